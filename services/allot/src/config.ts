@@ -1,0 +1,21 @@
+import { baseEnv } from '@allot/kit';
+import { z } from 'zod';
+
+const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The all-in-one process: every variable is optional; each store that is set switches to the real server. */
+export const allotEnv = baseEnv
+  .extend({
+    ALLOT_DATA_DIR: z.string().default('.allot/data'),
+    ALLOT_TENANT: z.string().regex(idPattern, 'expected 1-128 of [A-Za-z0-9._:-]').default('default'),
+  })
+  .superRefine((env, ctx) => {
+    // Production never runs on embedded stores or on a key printed to a terminal.
+    if (env.NODE_ENV !== 'production') return;
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'] as const) {
+      if (env[name] === undefined)
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
+    }
+  });
+
+export type AllotEnv = z.output<typeof allotEnv>;

@@ -1,0 +1,39 @@
+import { generateApiKey, loadConfig, StaticApiKeyStore, serve } from '@allot/kit';
+import { buildAllot } from './app.ts';
+import { allotEnv } from './config.ts';
+import { openRuntime } from './runtime.ts';
+
+/** `npm start`: every Allot service in one process, on embedded stores unless URLs say otherwise. */
+async function main(): Promise<void> {
+  const env = loadConfig(allotEnv);
+  const apiKey = env.ALLOT_API_KEY ?? generateApiKey();
+  const keys = new StaticApiKeyStore([
+    { key: apiKey, principal: { keyId: 'env', tenant: env.ALLOT_TENANT, scopes: ['admin'] } },
+  ]);
+  const runtime = await openRuntime(env);
+  const app = await buildAllot(env, runtime, keys);
+  await serve(app, { host: env.HOST, port: env.PORT, graceMs: env.SHUTDOWN_GRACE_MS });
+
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  const url = `http://localhost:${port}`;
+  const stores = [runtime.sql.kind, runtime.hot.kind, runtime.bus.kind].join(', ');
+  process.stdout.write(
+    [
+      '',
+      `Allot is running at ${url}  (stores: ${stores})`,
+      env.ALLOT_API_KEY
+        ? 'API key: from ALLOT_API_KEY'
+        : `API key: ${apiKey}  (generated; set ALLOT_API_KEY to keep one)`,
+      `Try:     curl -s ${url}/readyz`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+main().catch((error: unknown) => {
+  // A start-up failure is one line a person can act on, not a stack trace.
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`allot: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,23 @@
+export { type AllotApp, type AppOptions, createApp } from './app.ts';
+export {
+  type ApiKeyStore,
+  generateApiKey,
+  hashApiKey,
+  hasScope,
+  type Principal,
+  type Scope,
+  StaticApiKeyStore,
+  scopes,
+} from './auth.ts';
+export { type BaseEnv, baseEnv, ConfigError, envBoolean, loadConfig, urlVariable } from './config.ts';
+export {
+  AppError,
+  type ErrorBody,
+  type ErrorCode,
+  errorStatus,
+  installErrorHandling,
+  toErrorResponse,
+} from './errors.ts';
+export type { ReadinessCheck } from './health.ts';
+export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
+export { type ServeOptions, serve } from './server.ts';

@@ -1,0 +1,22 @@
+import closeWithGrace from 'close-with-grace';
+import type { AllotApp } from './app.ts';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** How long in-flight requests get to finish on SIGTERM/SIGINT before the process exits anyway. */
+  graceMs: number;
+}
+
+/**
+ * Listens and installs graceful shutdown: on a signal /readyz turns 503, new connections
+ * are refused, in-flight requests finish, `onClose` hooks release resources.
+ */
+export async function serve(app: AllotApp, opts: ServeOptions): Promise<string> {
+  closeWithGrace({ delay: opts.graceMs }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an uncaught error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+  return app.listen({ host: opts.host, port: opts.port });
+}

@@ -39,6 +39,10 @@ export interface ConsumerConfig {
   deliverPolicy?: 'all' | 'new';
 }
 
+/**
+ * A fetched message. `ack`, `nak` and `term` settle it: once one of them was called, later
+ * calls on the same message are ignored (`working` only resets the ack timer).
+ */
 export interface BusMessage {
   subject: string;
   data: Uint8Array;
@@ -57,7 +61,11 @@ export interface BusMessage {
 }
 
 export interface Consumer {
-  /** Waits up to `expiresMs` for up to `max` messages; returns what arrived (possibly none). */
+  /**
+   * Returns up to `max` messages as soon as at least one is available (redeliveries first, then
+   * new ones in stream order); waits up to `expiresMs` for the first one, and returns none if
+   * nothing arrived by then. `expiresMs: 0` never waits.
+   */
   fetch(opts: { max: number; expiresMs: number }): Promise<BusMessage[]>;
   /** Messages not yet delivered plus delivered-but-unacked. */
   pending(): Promise<number>;
@@ -80,7 +88,11 @@ export interface KvBucket {
   update(key: string, value: Uint8Array, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
   keys(): Promise<string[]>;
-  /** Calls `onEntry` for the current value of every key, then for every later change. */
+  /**
+   * Calls `onEntry` for the current value of every key (deleted keys are skipped), in revision
+   * order, then for every later change including deletes. Resolves once the current values
+   * have been delivered.
+   */
   watch(onEntry: (entry: KvEntry) => void): Promise<{ stop(): Promise<void> }>;
 }
 
@@ -88,11 +100,20 @@ export interface Bus {
   readonly kind: 'nats' | 'embedded';
   /** Creates the stream or updates its subjects and limits. Idempotent. */
   ensureStream(config: StreamConfig): Promise<void>;
+  /** Deletes the stream and its consumers; a missing stream is not an error. */
   deleteStream(name: string): Promise<void>;
-  /** Durable publish: resolves once the stream has stored the message. */
+  /**
+   * Durable publish: resolves once the stream has stored the message. Rejects with
+   * `BusNoStreamError` when no stream captures `subject`.
+   */
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck>;
-  /** Creates the durable consumer if missing and binds to it. */
+  /**
+   * Creates the durable consumer if missing and binds to it; an existing one takes the new
+   * `filterSubject`, `ackWaitMs` and `maxDeliver` and keeps its position (`deliverPolicy` only
+   * applies on creation).
+   */
   consumer(stream: string, config: ConsumerConfig): Promise<Consumer>;
+  /** Creates the bucket if missing and binds to it; an existing bucket keeps its options. */
   kv(bucket: string, opts?: { history?: number; ttlMs?: number }): Promise<KvBucket>;
   /** At-most-once notification (core NATS publish): alerts, config pushes, kill switch. */
   notify(subject: string, data: Uint8Array): void;
@@ -106,4 +127,13 @@ export interface Bus {
 
 export class BusConflictError extends Error {
   override readonly name = 'BusConflictError';
+}
+
+/** Publish to a subject that no stream captures (NATS answers "no responders"). */
+export class BusNoStreamError extends Error {
+  override readonly name = 'BusNoStreamError';
+
+  constructor(subject: string) {
+    super(`no stream captures subject '${subject}'`);
+  }
 }

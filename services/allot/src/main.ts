@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const url = `http://localhost:${port}`;
   const stores = [runtime.sql.kind, runtime.hot.kind, runtime.bus.kind].join(', ');
   process.stdout.write(
-    [
+    `${[
       '',
       `Allot is running at ${url}  (stores: ${stores})`,
       env.ALLOT_API_KEY
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
         : `API key: ${apiKey}  (generated; set ALLOT_API_KEY to keep one)`,
       `Try:     curl -s ${url}/readyz`,
       '',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 }
 

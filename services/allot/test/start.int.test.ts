@@ -101,6 +101,14 @@ describe('npm start', () => {
       'redis (embedded)',
       'nats (embedded)',
     ]);
+    // npm re-raises a child's signal on itself, so the clean exit is checked on the process itself below.
+    child.kill('SIGTERM');
+    await exited(child);
+  }, 60_000);
+
+  it('closes and exits 0 on SIGTERM', async () => {
+    const { child, url } = await start(process.execPath, ['--import', 'tsx', entry], {});
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const gone = exited(child);
     child.kill('SIGTERM');
     expect(await gone).toBe(0);

@@ -21,8 +21,8 @@ export function loadConfig<S extends z.ZodType>(
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = issue.path.map(String).join('.') || 'environment';
-    const message =
-      issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    const missing = issue.code === 'invalid_type' && !(String(issue.path[0]) in cleaned);
+    const message = missing ? 'is required' : issue.message;
     return `${name}: ${message}`;
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);

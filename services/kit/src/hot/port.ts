@@ -34,3 +34,12 @@ export interface HotState {
 export function hotKey(tenant: string, customer: string, ...parts: string[]): string {
   return [`{${tenant}:${customer}}`, ...parts].join(':');
 }
+
+/**
+ * An error replied by the hot state itself (a script's `redis.error_reply`, a raised error,
+ * `WRONGTYPE`, a bad argument). The message is Redis's text, identical on both adapters.
+ * Any other rejection means the hot state could not be reached or did not answer in time.
+ */
+export class HotReplyError extends Error {
+  override readonly name = 'HotReplyError';
+}

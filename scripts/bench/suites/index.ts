@@ -1,0 +1,7 @@
+/** The suites `npm run bench -- <name>` knows: one line each, loaded only when used. */
+import type { Suite } from '../lib/suite.ts';
+
+export const suites: Record<string, () => Promise<Suite>> = {
+  baseline: () => import('./baseline.ts'),
+  kit: () => import('./kit.ts'),
+};

@@ -1,0 +1,165 @@
+/**
+ * The production hot state: Redis through ioredis.
+ *
+ * - Auto-pipelining: concurrent calls from one event-loop turn share one write.
+ * - Scripts go through ioredis `defineCommand`: EVAL on first use per connection, EVALSHA after,
+ *   and on NOSCRIPT (SCRIPT FLUSH, a restarted or failed-over Redis) the source is sent again.
+ * - `prefix` is ioredis's keyPrefix: applied to every key argument, script KEYS included.
+ * - RESP2, pinned: script replies convert as documented for RESP2 (true is 1, false is nil),
+ *   identical to the embedded adapter. ioredis 6 would otherwise negotiate RESP3.
+ * - Fail fast, never queue: while disconnected a call rejects at once (no offline queue), a call
+ *   in flight when the connection drops rejects at once and is not re-sent (it may or may not
+ *   have run; the caller's idempotency key resolves that), and every call rejects after
+ *   `commandTimeoutMs` however the server misbehaves. The client keeps reconnecting with capped
+ *   backoff, so calls succeed again as soon as Redis is back.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { type HotArg, type HotReply, HotReplyError, type HotScript, type HotState } from './port.ts';
+import { hotArgToString, normaliseReply } from './reply.ts';
+import { assertOneHashTag, ScriptCatalog } from './script.ts';
+
+export interface RedisHotStateOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://...` for TLS. */
+  readonly url: string;
+  /** Prepended to every key (KEYS of scripts included); isolates tenants of one Redis, or tests. */
+  readonly prefix?: string;
+  /** Upper bound on any one call, queued or sent. Default 2000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** Upper bound on establishing a connection. Default 2000 ms. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * `true` (default): `open` throws when Redis cannot be reached. `false`: `open` returns at
+   * once and the client keeps connecting in the background; calls reject until it is up, and
+   * the process can start, report not ready, and apply its fail-open or fail-closed policy.
+   */
+  readonly requireConnection?: boolean;
+}
+
+type ScriptMethod = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
+
+/** Commands that ignore the key prefix and would reach every tenant's keys. */
+const KEYSPACE_WIDE = new Set(['flushall', 'flushdb', 'keys', 'scan', 'dbsize', 'randomkey', 'swapdb']);
+
+export class RedisHotState implements HotState {
+  readonly kind = 'redis' as const;
+  private readonly scripts = new ScriptCatalog();
+  private readonly methods = new Map<string, string>();
+
+  private constructor(
+    private readonly client: Redis,
+    /** Prepended to every key this adapter touches. */
+    readonly prefix: string,
+  ) {}
+
+  /** Connects (bounded by `connectTimeoutMs`) and returns a ready adapter, or throws (see `requireConnection`). */
+  static async open(options: RedisHotStateOptions): Promise<RedisHotState> {
+    const client = new Redis(options.url, redisClientOptions(options));
+    // Errors surface through the calls; without a listener ioredis would log every reconnect attempt.
+    client.on('error', () => {});
+    if (options.requireConnection === false) {
+      // A failed first attempt still goes through retryStrategy, so the client keeps trying.
+      client.connect().catch(() => {});
+      return new RedisHotState(client, options.prefix ?? '');
+    }
+    try {
+      await client.connect();
+    } catch (error) {
+      client.disconnect();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot connect to Redis at ${redactUrl(options.url)}: ${reason}`);
+    }
+    return new RedisHotState(client, options.prefix ?? '');
+  }
+
+  async run(script: HotScript, keys: readonly string[], args: readonly HotArg[]): Promise<HotReply> {
+    const prepared = this.scripts.prepare(script);
+    assertOneHashTag(prepared, keys);
+    let method = this.methods.get(prepared.name);
+    if (method === undefined) {
+      method = `allotHot_${prepared.sha}`;
+      this.client.defineCommand(method, { lua: prepared.lua });
+      this.methods.set(prepared.name, method);
+    }
+    const invoke = (this.client as unknown as Record<string, ScriptMethod>)[method]!;
+    return reply(invoke.call(this.client, keys.length, ...keys, ...args.map(hotArgToString)));
+  }
+
+  async call(command: string, ...args: HotArg[]): Promise<HotReply> {
+    if (this.prefix !== '' && KEYSPACE_WIDE.has(command.toLowerCase())) {
+      throw new Error(`${command.toUpperCase()} ignores the key prefix '${this.prefix}'; refusing to run it`);
+    }
+    return reply(this.client.call(command, ...args.map(hotArgToString)));
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'end') return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  /** The underlying client, for fixtures and tooling (SCAN by prefix, SCRIPT FLUSH). */
+  get redis(): Redis {
+    return this.client;
+  }
+}
+
+async function reply(pending: Promise<unknown>): Promise<HotReply> {
+  let raw: unknown;
+  try {
+    raw = await pending;
+  } catch (error) {
+    // A ReplyError is Redis answering; anything else (timeouts, connection loss) passes through.
+    if (error instanceof Error && error.name === 'ReplyError') throw new HotReplyError(error.message);
+    throw error;
+  }
+  return normaliseReply(raw);
+}
+
+export function redisClientOptions(options: RedisHotStateOptions): Omit<RedisOptions, 'replyMapping'> {
+  const url = parseRedisUrl(options.url);
+  const prefix = options.prefix ?? '';
+  return {
+    protocol: 2,
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: options.commandTimeoutMs ?? 2000,
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...(prefix === '' ? {} : { keyPrefix: prefix }),
+  };
+}
+
+/** Throws `invalid Redis URL: ...` (credentials masked) unless `text` is a redis:// or rediss:// URL. */
+export function parseRedisUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`invalid Redis URL: ${redactUrl(text)} (expected redis://host:port)`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new Error(`invalid Redis URL: ${redactUrl(text)} (the scheme must be redis:// or rediss://)`);
+  }
+  if (url.hostname === '') throw new Error(`invalid Redis URL: ${redactUrl(text)} (no host)`);
+  const db = url.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d+$/.test(db)) {
+    throw new Error(`invalid Redis URL: ${redactUrl(text)} (the path must be a database number)`);
+  }
+  return url;
+}
+
+/** The URL with any password replaced, fit for errors and logs. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openBus } from '../src/bus/index.ts';
 import { NatsBus } from '../src/bus/nats.ts';
-import { freshEmbeddedBus, freshNatsBus, TEST_NATS_URL } from '../src/testing/bus.ts';
+import { freshEmbeddedBus, freshNatsBus, testNatsUrl } from '../src/testing/bus.ts';
 import { busConformance } from './bus.conformance.ts';
 
 busConformance('nats', freshNatsBus);
@@ -9,7 +9,7 @@ busConformance('embedded', freshEmbeddedBus);
 
 describe('openBus', () => {
   it('opens NATS when a URL is set and the embedded bus otherwise', async () => {
-    const nats = await openBus({ url: TEST_NATS_URL, name: 'open-bus-test' });
+    const nats = await openBus({ url: testNatsUrl, name: 'open-bus-test' });
     const embedded = await openBus({});
     expect([nats.kind, embedded.kind]).toEqual(['nats', 'embedded']);
     await Promise.all([nats.close(), embedded.close()]);
@@ -25,6 +25,6 @@ describe('openBus', () => {
 
   it('rejects a prefix that cannot be part of a stream name', async () => {
     await expect(openBus({ prefix: 'has.dot' })).rejects.toThrow(/invalid prefix name/);
-    await expect(openBus({ url: TEST_NATS_URL, prefix: 'a b' })).rejects.toThrow(/invalid prefix name/);
+    await expect(openBus({ url: testNatsUrl, prefix: 'a b' })).rejects.toThrow(/invalid prefix name/);
   });
 });

@@ -9,7 +9,7 @@ import { EmbeddedBus, EmbeddedServer } from '../bus/embedded.ts';
 import { NatsBus } from '../bus/nats.ts';
 import type { Bus } from '../bus/port.ts';
 
-export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const testNatsUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export interface BusFixture<B extends Bus = Bus> {
   bus: B;
@@ -25,7 +25,7 @@ export function uniqueBusPrefix(): string {
   return `t${randomBytes(6).toString('hex')}`;
 }
 
-export async function freshNatsBus(url: string = TEST_NATS_URL): Promise<BusFixture<NatsBus>> {
+export async function freshNatsBus(url: string = testNatsUrl): Promise<BusFixture<NatsBus>> {
   const prefixes = new Set<string>();
   const opened: NatsBus[] = [];
   const open = async (prefix: string): Promise<NatsBus> => {

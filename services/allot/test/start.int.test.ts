@@ -39,7 +39,9 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 async function start(command: string, args: string[], extra: Record<string, string>): Promise<Started> {
   const dataDir = await mkdtemp(join(tmpdir(), 'allot-start-'));
   dirs.push(dataDir);
-  const child = spawn(command, args, { cwd: repo, env: cleanEnv({ ALLOT_DATA_DIR: dataDir, ...extra }) });
+  // A data directory that does not exist yet, as on a fresh clone.
+  const env = cleanEnv({ ALLOT_DATA_DIR: join(dataDir, 'fresh/data'), ...extra });
+  const child = spawn(command, args, { cwd: repo, env });
   children.push(child);
   let out = '';
   let err = '';

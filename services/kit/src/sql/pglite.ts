@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 import { bindParams, copyStatement, copyText } from './encode.ts';
 import type { SqlExecutor, SqlResult, SqlStore, SqlValue } from './port.ts';
@@ -30,6 +31,7 @@ export class PgliteStore implements SqlStore {
   static async open(options: PgliteStoreOptions = {}): Promise<PgliteStore> {
     const asText = (value: string) => value;
     // Money is never a float. PGlite's array parsers look these up too, so numeric[] and int8[] stay strings.
+    if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
     const db = await PGlite.create(options.dataDir, {
       parsers: { [OID.int8]: asText, [OID.numeric]: asText },
     });

@@ -1,0 +1,427 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { AppError } from '@allot/kit';
+import type { HotState } from '@allot/kit/hot';
+import type { CreditEvent } from './domain/events.ts';
+import {
+  addGrantScript,
+  loadCustomerScript,
+  releaseScript,
+  reserveScript,
+  retireGrantScript,
+  setModeScript,
+  settleScript,
+  sweepScript,
+} from './store/hot-scripts.ts';
+import { customerKeys, type PoolRef, poolKeys, poolScriptKeys } from './store/keys.ts';
+import type { CreditEventPublisher } from './store/publisher.ts';
+
+/** Everything the hot path needs to rebuild one customer, read from PostgreSQL. */
+export interface CustomerSnapshot {
+  pools: {
+    creditType: string;
+    resourceId: string;
+    mode: 'hard' | 'soft';
+    overdraft: bigint;
+    grants: { id: string; remaining: bigint; meta: string }[];
+    retired: { id: string; kind: 'voided' | 'expired'; amount: bigint }[];
+    holds: { id: string; amount: bigint; expiresAt: number }[];
+  }[];
+  /** Holds finished recently, so that retries after a rebuild replay instead of applying twice. */
+  done: { holdId: string; outcome: Record<string, unknown>; at: number }[];
+}
+
+/** The PostgreSQL side, as the engine needs it for a rebuild. */
+export interface LedgerView {
+  /** Resolves once the worker has applied every event stored in the stream before the call. */
+  caughtUp(): Promise<void>;
+  snapshot(tenant: string, customerId: string): Promise<CustomerSnapshot>;
+}
+
+export interface EngineOptions {
+  hot: HotState;
+  publisher: CreditEventPublisher;
+  ledger: LedgerView;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+export interface ReserveRequest extends PoolRef {
+  amount: bigint;
+  ttlMs: number;
+  /** Caller-chosen hold id; otherwise derived from the idempotency key, or random. */
+  holdId?: string;
+  idempotencyKey?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export type ReserveResult =
+  | { status: 'reserved'; holdId: string; amount: bigint; expiresAt: number; available: bigint }
+  | { status: 'insufficient'; holdId: string; available: bigint }
+  | { status: 'finished'; holdId: string; outcome: HoldOutcome };
+
+export interface SettleResult {
+  holdId: string;
+  held: bigint;
+  requested: bigint;
+  settled: bigint;
+  released: bigint;
+  overage: bigint;
+  overdraft: bigint;
+  late: boolean;
+  debits: { grantId: string | null; amount: bigint }[];
+}
+
+export type HoldOutcome = { status: string; [field: string]: unknown };
+
+interface ExpiredHold {
+  holdId: string;
+  amount: string;
+  at: string;
+}
+interface Listed<T> {
+  n: number;
+  items: T[] | Record<string, never>;
+}
+interface ScriptReply {
+  status: string;
+  [field: string]: unknown;
+}
+
+const EPOCH_KEY = 'allot:credits:epoch';
+
+function items<T>(list: Listed<T> | undefined): T[] {
+  return list && list.n > 0 ? (list.items as T[]) : [];
+}
+
+/**
+ * The credits hot path. Every operation is one Lua script on the customer's keys; what it
+ * decided is appended to the CREDITS stream before the call returns. A customer whose hot
+ * state is missing (first use, or Redis lost its data) is rebuilt from PostgreSQL first,
+ * and answers 503 while that is impossible.
+ */
+export class CreditsEngine {
+  readonly #hot: HotState;
+  readonly #publisher: CreditEventPublisher;
+  readonly #ledger: LedgerView;
+  readonly #rebuilding = new Map<string, Promise<void>>();
+
+  constructor(options: EngineOptions) {
+    this.#hot = options.hot;
+    this.#publisher = options.publisher;
+    this.#ledger = options.ledger;
+  }
+
+  /** The hold id a reserve with this idempotency key gets, so a retry finds the same hold. */
+  static holdIdFor(tenant: string, customerId: string, idempotencyKey: string): string {
+    const digest = createHash('sha256')
+      .update(`${tenant}\u0000${customerId}\u0000${idempotencyKey}`)
+      .digest('base64url');
+    return `h_${digest.slice(0, 32)}`;
+  }
+
+  async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    if (request.amount < 0n) throw new AppError('unprocessable', 'amount must not be negative');
+    const holdId =
+      request.holdId ??
+      (request.idempotencyKey
+        ? CreditsEngine.holdIdFor(request.tenant, request.customerId, request.idempotencyKey)
+        : `h_${randomUUID()}`);
+    const reply = await this.#run(request, reserveScript, [
+      holdId,
+      request.amount.toString(),
+      String(request.ttlMs),
+    ]);
+    const expired = this.#expiredEvents(request, reply);
+    switch (reply.status) {
+      case 'reserved':
+      case 'exists': {
+        const amount = BigInt((reply.amount as string) ?? request.amount.toString());
+        if (reply.status === 'exists' && amount !== request.amount) {
+          throw new AppError('idempotency_conflict', 'this idempotency key was used for a different amount');
+        }
+        const expiresAt = Number(reply.expiresAt);
+        const event: CreditEvent = {
+          ...this.#base(request, `r:${holdId}`, reply.status === 'reserved' ? Number(reply.at) : Date.now()),
+          type: 'hold.reserved',
+          holdId,
+          amount: amount.toString(),
+          expiresAt,
+          idempotencyKey: request.idempotencyKey ?? null,
+          metadata: request.metadata ?? null,
+        };
+        try {
+          await this.#publisher.publish(request.customerId, [event, ...expired]);
+        } catch (error) {
+          // Not durable, so not granted: give the hold back without a trace, then say so.
+          if (reply.status === 'reserved') await this.#undo(request, holdId);
+          throw new AppError('unavailable', `credits could not be recorded: ${(error as Error).message}`);
+        }
+        return {
+          status: 'reserved',
+          holdId,
+          amount,
+          expiresAt,
+          available: BigInt((reply.available as string) ?? '0'),
+        };
+      }
+      case 'insufficient':
+        await this.#publishQuietly(request, expired);
+        return { status: 'insufficient', holdId, available: BigInt(reply.available as string) };
+      case 'finished':
+        await this.#publishQuietly(request, expired);
+        return { status: 'finished', holdId, outcome: reply.outcome as HoldOutcome };
+      default:
+        throw new Error(`unexpected reserve reply ${reply.status}`);
+    }
+  }
+
+  /** Commits `amount` of the hold (more or less than held); releases the rest. */
+  async settle(pool: PoolRef & { holdId: string; amount: bigint }): Promise<SettleResult> {
+    if (pool.amount < 0n) throw new AppError('unprocessable', 'amount must not be negative');
+    const reply = await this.#run(pool, settleScript, [pool.holdId, pool.amount.toString()]);
+    const expired = this.#expiredEvents(pool, reply);
+    if (reply.status === 'not_found') {
+      await this.#publishQuietly(pool, expired);
+      throw new AppError('not_found', `reservation ${pool.holdId} not found`);
+    }
+    if (reply.status === 'released_before') {
+      await this.#publishQuietly(pool, expired);
+      throw new AppError('conflict', `reservation ${pool.holdId} was released; it cannot be settled`);
+    }
+    const outcome = reply.outcome as Record<string, unknown>;
+    const result = settleResult(pool.holdId, outcome);
+    const debits = result.debits.map((d) => ({ grantId: d.grantId, amount: d.amount.toString() }));
+    const event: CreditEvent = {
+      ...this.#base(pool, `s:${pool.holdId}`, Number(outcome.at)),
+      type: 'hold.settled',
+      holdId: pool.holdId,
+      held: result.held.toString(),
+      requested: result.requested.toString(),
+      debits,
+      released: result.released.toString(),
+      overage: result.overage.toString(),
+      late: result.late,
+    };
+    try {
+      await this.#publisher.publish(pool.customerId, [event, ...expired]);
+    } catch (error) {
+      // Applied in Redis but not durable: the caller retries with the same hold id and the
+      // replay publishes the same event (same id, applied once).
+      throw new AppError('unavailable', `settle could not be recorded: ${(error as Error).message}`);
+    }
+    return result;
+  }
+
+  /** Returns the whole hold. Idempotent; a settled hold cannot be released. */
+  async release(
+    pool: PoolRef & { holdId: string },
+  ): Promise<{ holdId: string; released: bigint; status: string }> {
+    const reply = await this.#run(pool, releaseScript, [pool.holdId, '']);
+    const expired = this.#expiredEvents(pool, reply);
+    if (reply.status === 'not_found') {
+      await this.#publishQuietly(pool, expired);
+      throw new AppError('not_found', `reservation ${pool.holdId} not found`);
+    }
+    if (reply.status === 'settled') {
+      await this.#publishQuietly(pool, expired);
+      throw new AppError('conflict', `reservation ${pool.holdId} was settled; it cannot be released`);
+    }
+    const outcome = reply.outcome as Record<string, string>;
+    const amount = BigInt(outcome.amount ?? '0');
+    const reason = reply.status === 'expired' ? 'expired' : 'released';
+    const event: CreditEvent = {
+      ...this.#base(pool, `${reason === 'expired' ? 'x' : 'l'}:${pool.holdId}`, Number(outcome.at)),
+      type: 'hold.released',
+      holdId: pool.holdId,
+      amount: amount.toString(),
+      reason,
+    };
+    try {
+      await this.#publisher.publish(pool.customerId, [event, ...expired]);
+    } catch (error) {
+      throw new AppError('unavailable', `release could not be recorded: ${(error as Error).message}`);
+    }
+    return { holdId: pool.holdId, released: amount, status: reason };
+  }
+
+  /** Releases holds of one pool past their TTL (the background sweeper's entry). */
+  async sweep(pool: PoolRef): Promise<number> {
+    const reply = await this.#run(pool, sweepScript, []);
+    const expired = this.#expiredEvents(pool, reply);
+    await this.#publisher.publish(pool.customerId, expired);
+    return expired.length;
+  }
+
+  /**
+   * Makes a grant spendable. Call after the grant is in PostgreSQL; idempotent per grant id.
+   * A soft pool's overdraft is paid from it first.
+   */
+  async addGrant(
+    pool: PoolRef & { grantId: string; amount: bigint; meta: string; mode?: 'hard' | 'soft' },
+  ): Promise<{ overdraftPaid: bigint }> {
+    const reply = await this.#run(pool, addGrantScript, [
+      pool.grantId,
+      pool.amount.toString(),
+      pool.meta,
+      pool.mode ?? '',
+    ]);
+    const paid = BigInt((reply.overdraftPaid as string) ?? '0');
+    if (paid > 0n) {
+      await this.#publisher.publish(pool.customerId, [
+        {
+          ...this.#base(pool, `od:${pool.grantId}`, Number(reply.at ?? Date.now())),
+          type: 'overdraft.settled',
+          grantId: pool.grantId,
+          amount: paid.toString(),
+        },
+      ]);
+    }
+    return { overdraftPaid: paid };
+  }
+
+  /** Voids a grant (or expires one that is due): what is left of it stops being spendable. */
+  async retireGrant(
+    pool: PoolRef & { grantId: string; kind: 'voided' | 'expired' },
+  ): Promise<{ status: string; amount: bigint }> {
+    const reply = await this.#run(pool, retireGrantScript, [pool.grantId, pool.kind]);
+    if (reply.status === 'not_found') throw new AppError('not_found', `grant ${pool.grantId} not found`);
+    if (reply.status === 'not_due') return { status: 'not_due', amount: 0n };
+    const amount = BigInt(reply.amount as string);
+    const kind = reply.status as 'voided' | 'expired';
+    await this.#publisher.publish(pool.customerId, [
+      {
+        ...this.#base(
+          pool,
+          `${kind === 'voided' ? 'gv' : 'ge'}:${pool.grantId}`,
+          Number(reply.at ?? Date.now()),
+        ),
+        type: kind === 'voided' ? 'grant.voided' : 'grant.expired',
+        grantId: pool.grantId,
+        amount: amount.toString(),
+      },
+    ]);
+    return { status: kind, amount };
+  }
+
+  async setMode(pool: PoolRef & { mode: 'hard' | 'soft' }): Promise<void> {
+    await this.#run(pool, setModeScript, [pool.mode]);
+  }
+
+  /**
+   * Loads one customer's hot state from PostgreSQL. When Redis lost its data recently, it
+   * first waits out the publish timeout, so every event published before the loss is in the
+   * stream, then waits for the worker to apply the stream.
+   */
+  rebuild(tenant: string, customerId: string): Promise<void> {
+    const key = `${tenant}\u0000${customerId}`;
+    let pending = this.#rebuilding.get(key);
+    if (!pending) {
+      pending = this.#load(tenant, customerId).finally(() => this.#rebuilding.delete(key));
+      this.#rebuilding.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #load(tenant: string, customerId: string): Promise<void> {
+    const now = Date.now();
+    const epoch = await this.#hot.call('GET', EPOCH_KEY);
+    const since = epoch === null ? now : Number(epoch);
+    if (epoch === null) await this.#hot.call('SET', EPOCH_KEY, String(now), 'NX');
+    const grace = this.#publisher.publishTimeoutMs + 500 - (now - since);
+    if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
+    await this.#ledger.caughtUp();
+    const snapshot = await this.#ledger.snapshot(tenant, customerId);
+    const c = customerKeys(tenant, customerId);
+    const keys = [c.loaded, c.done, c.donex];
+    const pools = snapshot.pools.map((p) => {
+      const k = poolKeys({ tenant, customerId, creditType: p.creditType, resourceId: p.resourceId });
+      keys.push(k.pool, k.holds, k.holdsx);
+      return {
+        mode: p.mode,
+        held: p.holds.reduce((sum, h) => sum + h.amount, 0n).toString(),
+        od: p.overdraft.toString(),
+        grants: p.grants.map((g) => ({ id: g.id, meta: g.meta, remaining: g.remaining.toString() })),
+        retired: p.retired.map((x) => ({ id: x.id, kind: x.kind, amount: x.amount.toString() })),
+        holds: p.holds.map((h) => ({
+          id: h.id,
+          amount: h.amount.toString(),
+          expiresAt: String(h.expiresAt),
+        })),
+      };
+    });
+    const done = snapshot.done.map((d) => ({
+      id: d.holdId,
+      outcome: JSON.stringify(d.outcome),
+      at: String(d.at),
+    }));
+    await this.#hot.run(loadCustomerScript, keys, [JSON.stringify({ pools, done }), String(now)]);
+  }
+
+  async #run(pool: PoolRef, script: typeof reserveScript, args: string[]): Promise<ScriptReply> {
+    const keys = poolScriptKeys(pool);
+    for (let attempt = 0; ; attempt++) {
+      let raw: unknown;
+      try {
+        raw = await this.#hot.run(script, keys, args);
+      } catch (error) {
+        throw new AppError('unavailable', `credits hot state unreachable: ${(error as Error).message}`);
+      }
+      const reply = JSON.parse(String(raw)) as ScriptReply;
+      if (reply.status !== 'not_loaded') return reply;
+      if (attempt > 0) throw new AppError('unavailable', 'credits hot state is being rebuilt; retry shortly');
+      await this.rebuild(pool.tenant, pool.customerId);
+    }
+  }
+
+  async #undo(pool: PoolRef, holdId: string): Promise<void> {
+    await this.#hot.run(releaseScript, poolScriptKeys(pool), [holdId, '1']).catch(() => {
+      // Redis is unreachable too: the hold lapses at its TTL and the sweep records that.
+    });
+  }
+
+  #base(pool: PoolRef, id: string, at: number) {
+    return {
+      id,
+      at,
+      tenant: pool.tenant,
+      customerId: pool.customerId,
+      creditType: pool.creditType,
+      resourceId: pool.resourceId ?? '',
+    };
+  }
+
+  #expiredEvents(pool: PoolRef, reply: ScriptReply): CreditEvent[] {
+    return items(reply.expired as Listed<ExpiredHold> | undefined).map((hold) => ({
+      ...this.#base(pool, `x:${hold.holdId}`, Number(hold.at)),
+      type: 'hold.released' as const,
+      holdId: hold.holdId,
+      amount: hold.amount,
+      reason: 'expired' as const,
+    }));
+  }
+
+  /** Side events (expired holds noticed on the way): best effort, the sweeper catches up on failure. */
+  async #publishQuietly(pool: PoolRef, events: CreditEvent[]): Promise<void> {
+    await this.#publisher.publish(pool.customerId, events).catch(() => {});
+  }
+}
+
+function settleResult(holdId: string, outcome: Record<string, unknown>): SettleResult {
+  const debits = items(outcome.debits as Listed<{ grantId: string; amount: string }>).map((d) => ({
+    grantId: d.grantId as string | null,
+    amount: BigInt(d.amount),
+  }));
+  const overdraft = BigInt((outcome.overdraft as string) ?? '0');
+  if (overdraft > 0n) debits.push({ grantId: null, amount: overdraft });
+  const settled = debits.reduce((sum, d) => sum + d.amount, 0n);
+  return {
+    holdId,
+    held: BigInt(outcome.held as string),
+    requested: BigInt(outcome.requested as string),
+    settled,
+    released: BigInt(outcome.released as string),
+    overage: BigInt(outcome.overage as string),
+    overdraft,
+    late: outcome.late === true,
+    debits,
+  };
+}

@@ -1,0 +1,333 @@
+import type { HotScript } from '@allot/kit/hot';
+
+/**
+ * The credits hot path: one Lua script per operation, each atomic over the keys of one
+ * customer (one hash tag, so it runs on Redis Cluster). Redis decides, exactly and per grant;
+ * the engine appends what it decided to JetStream before answering, and the worker writes it
+ * to the ledger.
+ *
+ * Keys of a pool operation (see `poolKeys`):
+ *   1 loaded  customer marker: absent after Redis lost its state (or before the first load)
+ *   2 pool    hash: mode, held (sum of active holds), od (soft-pool overdraft),
+ *             m:<grant> = "<burnKey>|<effectiveMs>|<expiresMs or 0>", r:<grant> = remaining,
+ *             x:<grant> = voided|expired and xa:<grant> = the amount it took away
+ *   3 holds   hash: <hold> = "<amount>|<expiresMs>"
+ *   4 holdsx  sorted set: <hold> by expiresMs
+ *   5 done    hash: <hold> = JSON outcome of a finished hold (idempotent replays), kept 24 h
+ *   6 donex   sorted set: <hold> by finish time, to trim `done`
+ *
+ * Portability (Redis Lua 5.1 and the embedded 5.4 VM): every number sent back to Redis or
+ * into JSON goes through fmt() ('%d'), never tostring or concatenation; negation is 0 - x;
+ * amounts are integer micro-units below 2^53. Results are JSON strings with amounts as strings.
+ */
+const lib = `
+local function fmt(n) return string.format('%d', n) end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function hold_fields(v)
+  local amount, exp = string.match(v, '^(%d+)|(%d+)$')
+  return tonumber(amount), tonumber(exp)
+end
+
+-- A list that cjson encodes as [] even when empty is not portable, so lists travel as
+-- {n = count, items = {...}} and the engine reads items only when n > 0.
+local function list() return { n = 0, items = {} } end
+local function push(l, v) l.n = l.n + 1; l.items[l.n] = v end
+
+-- Holds past their TTL: removed, their amount returned, their outcome recorded.
+local function sweep_holds(now)
+  local out = list()
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', fmt(now), 'LIMIT', '0', '100')
+  for _, id in ipairs(ids) do
+    local v = redis.call('HGET', KEYS[3], id)
+    if v then
+      local amount, exp = hold_fields(v)
+      redis.call('HDEL', KEYS[3], id)
+      redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - amount))
+      redis.call('HSET', KEYS[5], id, cjson.encode({ status = 'expired', amount = fmt(amount), at = fmt(exp) }))
+      redis.call('ZADD', KEYS[6], fmt(now), id)
+      push(out, { holdId = id, amount = fmt(amount), at = fmt(exp) })
+    end
+    redis.call('ZREM', KEYS[4], id)
+  end
+  return out
+end
+
+local function trim_done(now)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(now - 86400000), 'LIMIT', '0', '50')
+  for _, id in ipairs(old) do
+    redis.call('HDEL', KEYS[5], id)
+    redis.call('ZREM', KEYS[6], id)
+  end
+end
+
+-- The pool as of now: active grants (effective, unexpired, remaining > 0) in burn order.
+local function read_pool(now)
+  local flat = redis.call('HGETALL', KEYS[2])
+  local pool = { held = 0, od = 0, mode = 'hard', grants = {}, total = 0 }
+  local remaining, meta = {}, {}
+  for i = 1, #flat, 2 do
+    local field, value = flat[i], flat[i + 1]
+    local kind, id = string.match(field, '^(%a):(.+)$')
+    if kind == 'r' then remaining[id] = tonumber(value)
+    elseif kind == 'm' then meta[id] = value
+    elseif field == 'held' then pool.held = tonumber(value)
+    elseif field == 'od' then pool.od = tonumber(value)
+    elseif field == 'mode' then pool.mode = value end
+  end
+  for id, m in pairs(meta) do
+    local burn, eff, exp = string.match(m, '^([^|]*)|(%d+)|(%d+)$')
+    local left = remaining[id] or 0
+    eff = tonumber(eff)
+    exp = tonumber(exp)
+    if left > 0 and eff <= now and (exp == 0 or now < exp) then
+      pool.grants[#pool.grants + 1] = { id = id, burn = burn, remaining = left }
+      pool.total = pool.total + left
+    end
+  end
+  table.sort(pool.grants, function(a, b) return a.burn < b.burn end)
+  return pool
+end
+
+-- What a new charge may take without touching other holds.
+local function free_of(pool) return pool.total - pool.held - pool.od end
+
+local function finish(id, outcome, now)
+  redis.call('HSET', KEYS[5], id, cjson.encode(outcome))
+  redis.call('ZADD', KEYS[6], fmt(now), id)
+end
+`;
+
+function script(name: string, body: string): HotScript {
+  return { name: `credits.${name}`, lua: `${lib}\n${body}` };
+}
+
+/** ARGV: holdId, amount, ttlMs. */
+export const reserveScript = script(
+  'reserve',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+local now = now_ms()
+local expired = sweep_holds(now)
+trim_done(now)
+local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local done = redis.call('HGET', KEYS[5], id)
+if done then return cjson.encode({ status = 'finished', outcome = cjson.decode(done), expired = expired }) end
+local existing = redis.call('HGET', KEYS[3], id)
+if existing then
+  local a, e = hold_fields(existing)
+  return cjson.encode({ status = 'exists', amount = fmt(a), expiresAt = fmt(e), expired = expired })
+end
+local pool = read_pool(now)
+local free = free_of(pool)
+if pool.mode ~= 'soft' and free < amount then
+  return cjson.encode({ status = 'insufficient', available = fmt(free), expired = expired })
+end
+local exp = now + ttl
+redis.call('HSET', KEYS[3], id, fmt(amount) .. '|' .. fmt(exp))
+redis.call('ZADD', KEYS[4], fmt(exp), id)
+redis.call('HINCRBY', KEYS[2], 'held', fmt(amount))
+return cjson.encode({ status = 'reserved', available = fmt(free - amount), expiresAt = fmt(exp), at = fmt(now), expired = expired })
+`,
+);
+
+/**
+ * ARGV: holdId, requested amount. Takes from grants in burn order what the pool can give
+ * without touching other holds; the rest is overage (hard pool) or overdraft (soft pool).
+ * A hold that expired first is settled late, as a new charge with nothing held.
+ */
+export const settleScript = script(
+  'settle',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+local now = now_ms()
+local expired = sweep_holds(now)
+trim_done(now)
+local id, requested = ARGV[1], tonumber(ARGV[2])
+local held, late = 0, false
+local done = redis.call('HGET', KEYS[5], id)
+if done then
+  local d = cjson.decode(done)
+  if d.status == 'settled' then return cjson.encode({ status = 'settled', outcome = d, replay = true, expired = expired }) end
+  if d.status == 'released' then return cjson.encode({ status = 'released_before', expired = expired }) end
+  late = true
+else
+  local v = redis.call('HGET', KEYS[3], id)
+  if not v then return cjson.encode({ status = 'not_found', expired = expired }) end
+  held = hold_fields(v)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - held))
+end
+local pool = read_pool(now)
+local free = free_of(pool)
+if free < 0 then free = 0 end
+local take = requested
+if take > free then take = free end
+local debits = list()
+local left = take
+for _, g in ipairs(pool.grants) do
+  if left <= 0 then break end
+  local slice = g.remaining
+  if slice > left then slice = left end
+  redis.call('HINCRBY', KEYS[2], 'r:' .. g.id, fmt(0 - slice))
+  push(debits, { grantId = g.id, amount = fmt(slice) })
+  left = left - slice
+end
+local short = requested - take
+local overage, overdraft = 0, 0
+if pool.mode == 'soft' then
+  overdraft = short
+  if overdraft > 0 then redis.call('HINCRBY', KEYS[2], 'od', fmt(overdraft)) end
+else
+  overage = short
+end
+local released = held - requested
+if released < 0 then released = 0 end
+local outcome = {
+  status = 'settled', held = fmt(held), requested = fmt(requested), debits = debits,
+  overdraft = fmt(overdraft), released = fmt(released), overage = fmt(overage), late = late, at = fmt(now),
+}
+finish(id, outcome, now)
+return cjson.encode({ status = 'settled', outcome = outcome, available = fmt(free - take - overdraft), expired = expired })
+`,
+);
+
+/**
+ * ARGV: holdId, undo ('1' or ''). Returns the whole hold to the pool. An undo (the reserve
+ * could not be made durable) leaves no trace, so a retry of that reserve starts afresh.
+ */
+export const releaseScript = script(
+  'release',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+local now = now_ms()
+local id, undo = ARGV[1], ARGV[2] == '1'
+local expired = list()
+if not undo then
+  expired = sweep_holds(now)
+  trim_done(now)
+end
+local done = redis.call('HGET', KEYS[5], id)
+if done then
+  local d = cjson.decode(done)
+  return cjson.encode({ status = d.status, outcome = d, replay = true, expired = expired })
+end
+local v = redis.call('HGET', KEYS[3], id)
+if not v then return cjson.encode({ status = 'not_found', expired = expired }) end
+local amount = hold_fields(v)
+redis.call('HDEL', KEYS[3], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - amount))
+local outcome = { status = 'released', amount = fmt(amount), at = fmt(now) }
+if not undo then finish(id, outcome, now) end
+return cjson.encode({ status = 'released', outcome = outcome, expired = expired })
+`,
+);
+
+/** ARGV: (none). Sweeps expired holds of one pool; the background sweeper's entry. */
+export const sweepScript = script(
+  'sweep',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+local now = now_ms()
+local expired = sweep_holds(now)
+trim_done(now)
+return cjson.encode({ status = 'swept', expired = expired })
+`,
+);
+
+/**
+ * ARGV: grantId, amount, meta ("<burnKey>|<effectiveMs>|<expiresMs or 0>"), mode ('' keeps it).
+ * Idempotent per grant id. A soft pool's overdraft is paid from the new grant first.
+ */
+export const addGrantScript = script(
+  'add_grant',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+local id, amount, meta, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+if mode ~= '' then redis.call('HSET', KEYS[2], 'mode', mode) end
+if redis.call('HEXISTS', KEYS[2], 'm:' .. id) == 1 or redis.call('HEXISTS', KEYS[2], 'x:' .. id) == 1 then
+  return cjson.encode({ status = 'exists', overdraftPaid = redis.call('HGET', KEYS[2], 'xo:' .. id) or '0' })
+end
+local od = tonumber(redis.call('HGET', KEYS[2], 'od') or '0')
+local pay = od
+if pay > amount then pay = amount end
+redis.call('HSET', KEYS[2], 'm:' .. id, meta, 'r:' .. id, fmt(amount - pay))
+if pay > 0 then
+  redis.call('HINCRBY', KEYS[2], 'od', fmt(0 - pay))
+  redis.call('HSET', KEYS[2], 'xo:' .. id, fmt(pay))
+end
+return cjson.encode({ status = 'added', overdraftPaid = fmt(pay), at = fmt(now_ms()) })
+`,
+);
+
+/** ARGV: grantId, 'voided' | 'expired'. Removes what is left of a grant; idempotent. */
+export const retireGrantScript = script(
+  'retire_grant',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+local id, kind = ARGV[1], ARGV[2]
+local now = now_ms()
+local gone = redis.call('HGET', KEYS[2], 'x:' .. id)
+if gone then
+  return cjson.encode({ status = gone, amount = redis.call('HGET', KEYS[2], 'xa:' .. id) or '0', replay = true })
+end
+local meta = redis.call('HGET', KEYS[2], 'm:' .. id)
+if not meta then return cjson.encode({ status = 'not_found' }) end
+if kind == 'expired' then
+  local exp = tonumber(string.match(meta, '|(%d+)$'))
+  if exp == 0 or exp > now then return cjson.encode({ status = 'not_due' }) end
+end
+local left = tonumber(redis.call('HGET', KEYS[2], 'r:' .. id) or '0')
+redis.call('HDEL', KEYS[2], 'm:' .. id, 'r:' .. id)
+redis.call('HSET', KEYS[2], 'x:' .. id, kind, 'xa:' .. id, fmt(left))
+return cjson.encode({ status = kind, amount = fmt(left), at = fmt(now) })
+`,
+);
+
+/** ARGV: mode. */
+export const setModeScript = script(
+  'set_mode',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+redis.call('HSET', KEYS[2], 'mode', ARGV[1])
+return cjson.encode({ status = 'ok' })
+`,
+);
+
+/**
+ * Rebuild of one customer from PostgreSQL. KEYS: loaded, done, donex, then pool, holds,
+ * holdsx for each pool in ARGV[1]'s `pools`, in order. ARGV[1]: JSON state; ARGV[2]: epoch.
+ * A no-op when another process loaded the customer first.
+ */
+export const loadCustomerScript: HotScript = {
+  name: 'credits.load_customer',
+  lua: `
+local function fmt(n) return string.format('%d', n) end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'already_loaded' end
+local state = cjson.decode(ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+for i, p in ipairs(state.pools) do
+  local kp, kh, khx = KEYS[4 + (i - 1) * 3], KEYS[5 + (i - 1) * 3], KEYS[6 + (i - 1) * 3]
+  redis.call('DEL', kp, kh, khx)
+  redis.call('HSET', kp, 'mode', p.mode, 'held', p.held, 'od', p.od)
+  for _, g in ipairs(p.grants) do redis.call('HSET', kp, 'm:' .. g.id, g.meta, 'r:' .. g.id, g.remaining) end
+  for _, x in ipairs(p.retired) do redis.call('HSET', kp, 'x:' .. x.id, x.kind, 'xa:' .. x.id, x.amount) end
+  for _, h in ipairs(p.holds) do
+    redis.call('HSET', kh, h.id, h.amount .. '|' .. h.expiresAt)
+    redis.call('ZADD', khx, h.expiresAt, h.id)
+  end
+end
+for _, d in ipairs(state.done) do
+  redis.call('HSET', KEYS[2], d.id, d.outcome)
+  redis.call('ZADD', KEYS[3], d.at, d.id)
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 'loaded'
+`,
+};

@@ -4,4 +4,5 @@ import type { Suite } from '../lib/suite.ts';
 export const suites: Record<string, () => Promise<Suite>> = {
   baseline: () => import('./baseline.ts'),
   kit: () => import('./kit.ts'),
+  credits: () => import('./credits.ts'),
 };

@@ -3,6 +3,7 @@ import type { Suite } from '../lib/suite.ts';
 
 export const suites: Record<string, () => Promise<Suite>> = {
   baseline: () => import('./baseline.ts'),
+  'credits-ledger': () => import('./credits-ledger.ts'),
   kit: () => import('./kit.ts'),
   credits: () => import('./credits.ts'),
 };

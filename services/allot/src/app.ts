@@ -1,3 +1,4 @@
+import { creditsPlugin, startCredits } from '@allot/credits';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
 import type { AllotEnv } from './config.ts';
 import type { Runtime } from './runtime.ts';
@@ -10,6 +11,12 @@ export async function buildAllot(env: AllotEnv, runtime: Runtime, apiKeys: ApiKe
     apiKeys,
     readiness: runtime.readiness,
   });
-  app.addHook('onClose', async () => runtime.close());
+  const credits = await startCredits({ ...runtime, log: app.log, registry: app.metrics });
+  await app.register(creditsPlugin, { sql: runtime.sql, engine: credits.engine });
+  app.addHook('onClose', async () => {
+    // Background work first (it finishes its batch), then the stores it was using.
+    await credits.close();
+    await runtime.close();
+  });
   return app;
 }

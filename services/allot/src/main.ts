@@ -1,4 +1,4 @@
-import { generateApiKey, loadConfig, StaticApiKeyStore, serve } from '@allot/kit';
+import { generateApiKey, loadConfig, runMain, serve, StaticApiKeyStore } from '@allot/kit';
 import { buildAllot } from './app.ts';
 import { allotEnv } from './config.ts';
 import { openRuntime } from './runtime.ts';
@@ -31,9 +31,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  // A start-up failure is one line a person can act on, not a stack trace.
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`allot: ${message}\n`);
-  process.exit(1);
-});
+runMain('allot', main);

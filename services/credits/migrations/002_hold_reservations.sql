@@ -4,6 +4,14 @@
 -- the reserve itself, so the reserve, when it arrives, fills them in without touching the status.
 ALTER TABLE holds ADD COLUMN reserved boolean NOT NULL DEFAULT false;
 
--- Recently finished holds of one customer, reloaded into Redis on a rebuild so that a retried
--- settle or release still answers as the first one did.
+-- What the finishing event said (a settle: held, requested, debits per grant, released, overage,
+-- late; a release: amount), so a rebuild of Redis can answer a retried settle or release exactly
+-- as the first one was answered.
+ALTER TABLE holds ADD COLUMN outcome jsonb;
+
+-- Recently finished holds of one customer, reloaded into Redis on a rebuild.
 CREATE INDEX holds_finished ON holds (tenant, customer_id, finished_at) WHERE status <> 'active';
+
+-- What an expiry or a void took off the grant (its `expiry`/`void` ledger entry, as a magnitude),
+-- so a rebuild knows retired grants without reading their ledger.
+ALTER TABLE grants ADD COLUMN retired_amount bigint;

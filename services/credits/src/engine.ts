@@ -12,7 +12,7 @@ import {
   settleScript,
   sweepScript,
 } from './store/hot-scripts.ts';
-import { customerKeys, type PoolRef, poolKeys, poolScriptKeys } from './store/keys.ts';
+import { customerKeys, type PoolRef, poolKeys, poolName, poolScriptKeys } from './store/keys.ts';
 import type { CreditEventPublisher } from './store/publisher.ts';
 
 /** Everything the hot path needs to rebuild one customer, read from PostgreSQL. */
@@ -72,6 +72,14 @@ export interface SettleResult {
 
 export type HoldOutcome = { status: string; [field: string]: unknown };
 
+export interface PoolStatus {
+  mode: 'hard' | 'soft';
+  held: bigint;
+  overdraft: bigint;
+  /** Remaining per grant id, for the grants the hot path holds. */
+  remaining: Map<string, bigint>;
+}
+
 interface ExpiredHold {
   holdId: string;
   amount: string;
@@ -110,10 +118,14 @@ export class CreditsEngine {
     this.#ledger = options.ledger;
   }
 
-  /** The hold id a reserve with this idempotency key gets, so a retry finds the same hold. */
-  static holdIdFor(tenant: string, customerId: string, idempotencyKey: string): string {
+  /**
+   * The hold id a reserve with this idempotency key gets, so a retry finds the same hold. The
+   * pool is part of it: finished holds are kept per customer, so one key used on two pools
+   * must not name one hold.
+   */
+  static holdIdFor(pool: PoolRef, idempotencyKey: string): string {
     const digest = createHash('sha256')
-      .update(`${tenant}\u0000${customerId}\u0000${idempotencyKey}`)
+      .update(`${pool.tenant}\u0000${pool.customerId}\u0000${poolName(pool)}\u0000${idempotencyKey}`)
       .digest('base64url');
     return `h_${digest.slice(0, 32)}`;
   }
@@ -123,7 +135,7 @@ export class CreditsEngine {
     const holdId =
       request.holdId ??
       (request.idempotencyKey
-        ? CreditsEngine.holdIdFor(request.tenant, request.customerId, request.idempotencyKey)
+        ? CreditsEngine.holdIdFor(request, request.idempotencyKey)
         : `h_${randomUUID()}`);
     const reply = await this.#run(request, reserveScript, [
       holdId,
@@ -247,7 +259,7 @@ export class CreditsEngine {
   async sweep(pool: PoolRef): Promise<number> {
     const reply = await this.#run(pool, sweepScript, []);
     const expired = this.#expiredEvents(pool, reply);
-    await this.#publisher.publish(pool.customerId, expired);
+    await this.#record(pool, expired, 'expired holds');
     return expired.length;
   }
 
@@ -266,14 +278,18 @@ export class CreditsEngine {
     ]);
     const paid = BigInt((reply.overdraftPaid as string) ?? '0');
     if (paid > 0n) {
-      await this.#publisher.publish(pool.customerId, [
-        {
-          ...this.#base(pool, `od:${pool.grantId}`, Number(reply.at ?? Date.now())),
-          type: 'overdraft.settled',
-          grantId: pool.grantId,
-          amount: paid.toString(),
-        },
-      ]);
+      await this.#record(
+        pool,
+        [
+          {
+            ...this.#base(pool, `od:${pool.grantId}`, Number(reply.at ?? Date.now())),
+            type: 'overdraft.settled',
+            grantId: pool.grantId,
+            amount: paid.toString(),
+          },
+        ],
+        'the overdraft payment',
+      );
     }
     return { overdraftPaid: paid };
   }
@@ -287,19 +303,69 @@ export class CreditsEngine {
     if (reply.status === 'not_due') return { status: 'not_due', amount: 0n };
     const amount = BigInt(reply.amount as string);
     const kind = reply.status as 'voided' | 'expired';
-    await this.#publisher.publish(pool.customerId, [
-      {
-        ...this.#base(
-          pool,
-          `${kind === 'voided' ? 'gv' : 'ge'}:${pool.grantId}`,
-          Number(reply.at ?? Date.now()),
-        ),
-        type: kind === 'voided' ? 'grant.voided' : 'grant.expired',
-        grantId: pool.grantId,
-        amount: amount.toString(),
-      },
-    ]);
+    await this.#record(
+      pool,
+      [
+        {
+          ...this.#base(
+            pool,
+            `${kind === 'voided' ? 'gv' : 'ge'}:${pool.grantId}`,
+            Number(reply.at ?? Date.now()),
+          ),
+          type: kind === 'voided' ? 'grant.voided' : 'grant.expired',
+          grantId: pool.grantId,
+          amount: amount.toString(),
+        },
+      ],
+      `the ${kind} grant`,
+    );
     return { status: kind, amount };
+  }
+
+  /**
+   * Records an expiry the hot path cannot decide because it never held the grant or hold (it
+   * lapsed while Redis was being rebuilt): the ledger's own figure, which no later charge can
+   * change, under the same event id the hot path would have used.
+   */
+  async recordExpiry(
+    pool: PoolRef &
+      ({ grantId: string; holdId?: never } | { holdId: string; grantId?: never }) & {
+        amount: bigint;
+        at: number;
+      },
+  ): Promise<void> {
+    const event: CreditEvent = pool.grantId
+      ? {
+          ...this.#base(pool, `ge:${pool.grantId}`, pool.at),
+          type: 'grant.expired',
+          grantId: pool.grantId,
+          amount: pool.amount.toString(),
+        }
+      : {
+          ...this.#base(pool, `x:${pool.holdId}`, pool.at),
+          type: 'hold.released',
+          holdId: pool.holdId!,
+          amount: pool.amount.toString(),
+          reason: 'expired',
+        };
+    await this.#publisher.publish(pool.customerId, [event]);
+  }
+
+  /** The pool as the hot path sees it now, or null when the customer is not loaded. */
+  async poolStatus(pool: PoolRef): Promise<PoolStatus | null> {
+    const loaded = await this.#hot.call('EXISTS', customerKeys(pool.tenant, pool.customerId).loaded);
+    if (loaded === 0) return null;
+    const flat = (await this.#hot.call('HGETALL', poolKeys(pool).pool)) as string[];
+    const status: PoolStatus = { mode: 'hard', held: 0n, overdraft: 0n, remaining: new Map() };
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = flat[i]!;
+      const value = flat[i + 1]!;
+      if (field === 'mode') status.mode = value === 'soft' ? 'soft' : 'hard';
+      else if (field === 'held') status.held = BigInt(value);
+      else if (field === 'od') status.overdraft = BigInt(value);
+      else if (field.startsWith('r:')) status.remaining.set(field.slice(2), BigInt(value));
+    }
+    return status;
   }
 
   async setMode(pool: PoolRef & { mode: 'hard' | 'soft' }): Promise<void> {
@@ -399,6 +465,15 @@ export class CreditsEngine {
     }));
   }
 
+  /** Applied in Redis but not durable: 503, and a retry publishes the same events again. */
+  async #record(pool: PoolRef, events: CreditEvent[], what: string): Promise<void> {
+    try {
+      await this.#publisher.publish(pool.customerId, events);
+    } catch (error) {
+      throw new AppError('unavailable', `${what} could not be recorded: ${(error as Error).message}`);
+    }
+  }
+
   /** Side events (expired holds noticed on the way): best effort, the sweeper catches up on failure. */
   async #publishQuietly(pool: PoolRef, events: CreditEvent[]): Promise<void> {
     await this.#publisher.publish(pool.customerId, events).catch(() => {});
@@ -412,7 +487,11 @@ function settleResult(holdId: string, outcome: Record<string, unknown>): SettleR
   }));
   const overdraft = BigInt((outcome.overdraft as string) ?? '0');
   if (overdraft > 0n) debits.push({ grantId: null, amount: overdraft });
-  const settled = debits.reduce((sum, d) => sum + d.amount, 0n);
+  // A replay rebuilt from PostgreSQL carries the total, not the slices.
+  const settled =
+    typeof outcome.settled === 'string'
+      ? BigInt(outcome.settled)
+      : debits.reduce((sum, d) => sum + d.amount, 0n);
   return {
     holdId,
     held: BigInt(outcome.held as string),

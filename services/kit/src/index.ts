@@ -20,4 +20,4 @@ export {
 } from './errors.ts';
 export type { ReadinessCheck } from './health.ts';
 export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
-export { type ServeOptions, serve } from './server.ts';
+export { runMain, type ServeOptions, serve } from './server.ts';

@@ -20,3 +20,15 @@ export async function serve(app: AllotApp, opts: ServeOptions): Promise<string> 
   });
   return app.listen({ host: opts.host, port: opts.port });
 }
+
+/**
+ * Runs a process entry; a start-up failure (bad configuration, unreachable store) ends the
+ * process with one line a person can act on, `<name>: <message>`, not a stack trace.
+ */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${name}: ${message}\n`);
+    process.exit(1);
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Bus, BusMessage, KvEntry } from '../src/bus/port.ts';
-import { BusConflictError, BusNoStreamError } from '../src/bus/port.ts';
+import { BusConflictError, BusNoStreamError, BusNotFoundError } from '../src/bus/port.ts';
 import { type BusFixture, uniqueBusPrefix } from '../src/testing/bus.ts';
 
 /** Short, so the suite is quick; redelivery tests wait a little over it. */
@@ -410,6 +410,220 @@ export function busConformance(name: string, open: () => Promise<BusFixture>): v
         expect(received[1]!.length).toBeGreaterThan(0);
         for (const message of received.flat()) await message.ack();
         expect(await fetchers[0]!.pending()).toBe(0);
+      });
+    });
+
+    describe('stream and consumer info', () => {
+      beforeEach(async () => {
+        await bus.ensureStream({ name: 'WORK', subjects: ['work.>'] });
+      });
+
+      it('streamInfo reports the last sequence and the message count', async () => {
+        expect(await bus.streamInfo('WORK')).toEqual({ lastSeq: 0, messages: 0 });
+        await publishAll('work.a', ['1', '2']);
+        await bus.publish('work.b', encode('3'), { msgId: 'x' });
+        await bus.publish('work.b', encode('3 again'), { msgId: 'x' });
+        expect(await bus.streamInfo('WORK')).toEqual({ lastSeq: 3, messages: 3 });
+        // Consuming does not remove anything from a limits stream.
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        for (const message of await consumer.fetch({ max: 10, expiresMs: 0 })) await message.ack();
+        expect(await bus.streamInfo('WORK')).toEqual({ lastSeq: 3, messages: 3 });
+      });
+
+      it('streamInfo rejects a missing stream with BusNotFoundError', async () => {
+        await expect(bus.streamInfo('NOPE')).rejects.toThrow(new BusNotFoundError('stream not found: NOPE'));
+        await expect(bus.streamInfo('NOPE')).rejects.toBeInstanceOf(BusNotFoundError);
+        await bus.deleteStream('WORK');
+        await expect(bus.streamInfo('WORK')).rejects.toBeInstanceOf(BusNotFoundError);
+      });
+
+      it('info: nothing delivered yet, then one message delivered and acked', async () => {
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 0, delivered: 0 });
+        await publishAll('work.a', ['1', '2', '3']);
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 3, delivered: 0 });
+        const [first] = await consumer.fetch({ max: 1, expiresMs: 0 });
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 3, delivered: 1 });
+        await first!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 1, pending: 2, delivered: 1 });
+      });
+
+      it('info: an out-of-order ack leaves the floor until the gap is acked', async () => {
+        await publishAll('work.a', ['1', '2', '3', '4']);
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        const [one, two, three] = await consumer.fetch({ max: 3, expiresMs: 0 });
+        await two!.ack();
+        await three!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 2, delivered: 3 });
+        await one!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 1, delivered: 3 });
+        const [four] = await consumer.fetch({ max: 10, expiresMs: 0 });
+        await four!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 4, pending: 0, delivered: 4 });
+      });
+
+      it('info: acking the earliest delivery moves the floor to just below the next unacked one', async () => {
+        await publishAll('work.a', ['1', '2', '3', '4']);
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        const [one, two, three, four] = await consumer.fetch({ max: 4, expiresMs: 0 });
+        const floors: number[] = [];
+        for (const message of [three, one, two, four]) {
+          await message!.ack();
+          floors.push((await consumer.info()).ackFloor);
+        }
+        expect(floors).toEqual([0, 1, 3, 4]);
+      });
+
+      it('info: with a filter the floor and delivered can land on skipped messages', async () => {
+        // a1 b2 a3 b4 a5 b6, the consumer sees a1 a3 a5.
+        for (const letter of ['a', 'b', 'a', 'b', 'a', 'b'])
+          await bus.publish(`work.${letter}`, encode(letter));
+        const consumer = await bus.consumer('WORK', {
+          durable: 'w',
+          ackWaitMs: 30_000,
+          filterSubject: 'work.a',
+        });
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 3, delivered: 0 });
+        const [a1, a3] = await consumer.fetch({ max: 2, expiresMs: 0 });
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 3, delivered: 3 });
+        await a1!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 2, pending: 2, delivered: 3 });
+        await a3!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 1, delivered: 3 });
+        // Short of max: the fetch reads to the end of the stream, past b6.
+        const [a5] = await consumer.fetch({ max: 10, expiresMs: 0 });
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 1, delivered: 6 });
+        await a5!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 6, pending: 0, delivered: 6 });
+        await bus.publish('work.b', encode('b'));
+        // A fetch that does not wait and finds nothing reads nothing; one that waits reads on.
+        expect(await consumer.fetch({ max: 10, expiresMs: 0 })).toEqual([]);
+        expect(await consumer.info()).toEqual({ ackFloor: 6, pending: 0, delivered: 6 });
+        expect(await consumer.fetch({ max: 10, expiresMs: 200 })).toEqual([]);
+        expect(await consumer.info()).toEqual({ ackFloor: 6, pending: 0, delivered: 7 });
+      });
+
+      it('info: with a filter, out-of-order acks', async () => {
+        // b1 a2 b3 a4 b5 a6 b7, the consumer sees a2 a4 a6.
+        for (const letter of ['b', 'a', 'b', 'a', 'b', 'a', 'b']) {
+          await bus.publish(`work.${letter}`, encode(letter));
+        }
+        const consumer = await bus.consumer('WORK', {
+          durable: 'w',
+          ackWaitMs: 30_000,
+          filterSubject: 'work.a',
+        });
+        const [a2, a4, a6] = await consumer.fetch({ max: 10, expiresMs: 0 });
+        expect(seqs([a2!, a4!, a6!])).toEqual([2, 4, 6]);
+        await a4!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 2, delivered: 7 });
+        await a2!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 5, pending: 1, delivered: 7 });
+        await a6!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 7, pending: 0, delivered: 7 });
+      });
+
+      it('info: a waiting fetch does not read past messages its filter skips', async () => {
+        const consumer = await bus.consumer('WORK', {
+          durable: 'w',
+          ackWaitMs: 30_000,
+          filterSubject: 'work.a',
+        });
+        const fetched = consumer.fetch({ max: 5, expiresMs: 600 });
+        await sleep(100);
+        await bus.publish('work.b', encode('b'));
+        expect(await fetched).toEqual([]);
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 0, delivered: 0 });
+      });
+
+      it('info: term counts as an ack for the floor', async () => {
+        await publishAll('work.a', ['1', '2', '3']);
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        const [one, two, three] = await consumer.fetch({ max: 3, expiresMs: 0 });
+        one!.term();
+        expect(await consumer.info()).toEqual({ ackFloor: 1, pending: 2, delivered: 3 });
+        three!.term();
+        expect(await consumer.info()).toEqual({ ackFloor: 1, pending: 1, delivered: 3 });
+        await two!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 0, delivered: 3 });
+      });
+
+      it('info: a redelivered message keeps its place for the floor', async () => {
+        await publishAll('work.a', ['1', '2', '3']);
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        const [one, two, three] = await consumer.fetch({ max: 3, expiresMs: 0 });
+        one!.nak();
+        await two!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 2, delivered: 3 });
+        const [again] = await consumer.fetch({ max: 3, expiresMs: 0 });
+        expect(again).toMatchObject({ seq: 1, deliveryCount: 2 });
+        await again!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 2, pending: 1, delivered: 3 });
+        await three!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 0, delivered: 3 });
+      });
+
+      it('info: a message given up after maxDeliver does not move the floor, the next ack does', async () => {
+        await publishAll('work.a', ['1', '2', '3']);
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: ACK_WAIT_MS, maxDeliver: 1 });
+        const [one, two, three] = await consumer.fetch({ max: 3, expiresMs: 0 });
+        await two!.ack();
+        await three!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 1, delivered: 3 });
+        await sleep(ACK_WAIT_MS + 500);
+        expect(await consumer.fetch({ max: 10, expiresMs: 0 })).toEqual([]);
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 0, delivered: 3 });
+        // A late ack of the given-up delivery still counts.
+        await one!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 0, delivered: 3 });
+        await bus.publish('work.a', encode('4'));
+        const [four] = await consumer.fetch({ max: 1, expiresMs: 0 });
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 1, delivered: 4 });
+        await four!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 4, pending: 0, delivered: 4 });
+      });
+
+      it('info: deliverPolicy new starts delivered at the last sequence, the floor at 0', async () => {
+        await publishAll('work.a', ['1', '2']);
+        const consumer = await bus.consumer('WORK', {
+          durable: 'w',
+          ackWaitMs: 30_000,
+          deliverPolicy: 'new',
+        });
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 0, delivered: 2 });
+        await publishAll('work.a', ['3', '4']);
+        const [three, four] = await consumer.fetch({ max: 2, expiresMs: 0 });
+        await four!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 1, delivered: 4 });
+        await three!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 4, pending: 0, delivered: 4 });
+      });
+
+      it('info: pending messages dropped by max age count as acked', async () => {
+        await bus.ensureStream({ name: 'EPHEMERAL', subjects: ['eph.>'], maxAgeMs: 300 });
+        for (const text of ['1', '2', '3', '4']) await bus.publish('eph.a', encode(text));
+        const consumer = await bus.consumer('EPHEMERAL', { durable: 'r', ackWaitMs: 30_000 });
+        const [, two] = await consumer.fetch({ max: 3, expiresMs: 0 });
+        await two!.ack();
+        expect(await consumer.info()).toEqual({ ackFloor: 0, pending: 3, delivered: 3 });
+        await sleep(1500);
+        expect(await bus.streamInfo('EPHEMERAL')).toEqual({ lastSeq: 4, messages: 0 });
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 0, delivered: 3 });
+        // Nothing left: a fetch that does not wait reads nothing, one that waits reads to the end.
+        expect(await consumer.fetch({ max: 10, expiresMs: 0 })).toEqual([]);
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 0, delivered: 3 });
+        expect(await consumer.fetch({ max: 10, expiresMs: 200 })).toEqual([]);
+        expect(await consumer.info()).toEqual({ ackFloor: 3, pending: 0, delivered: 4 });
+      });
+
+      it('info, fetch and pending reject with BusNotFoundError once the consumer is gone', async () => {
+        const consumer = await bus.consumer('WORK', { durable: 'w', ackWaitMs: 30_000 });
+        await bus.deleteStream('WORK');
+        const gone = new BusNotFoundError('consumer not found: WORK/w');
+        await expect(consumer.info()).rejects.toThrow(gone);
+        await expect(consumer.info()).rejects.toBeInstanceOf(BusNotFoundError);
+        await expect(consumer.pending()).rejects.toBeInstanceOf(BusNotFoundError);
+        await expect(consumer.fetch({ max: 1, expiresMs: 0 })).rejects.toBeInstanceOf(BusNotFoundError);
       });
     });
 

@@ -188,6 +188,23 @@ describe('RedisHotState connectivity', () => {
       await hot.cleanup();
     }
   });
+
+  it('runs a script used for the first time while other calls wait in the same pipeline', async () => {
+    const hot = await freshRedisHotState();
+    try {
+      const first = { name: 'pipelined.first', lua: "return redis.call('INCR', KEYS[1])" };
+      const second = { name: 'pipelined.second', lua: "return redis.call('GET', KEYS[1])" };
+      const replies = await Promise.all([
+        hot.run(first, ['{a}:n'], []),
+        hot.call('SET', '{a}:m', '1'),
+        hot.run(second, ['{a}:n'], []),
+        hot.run(first, ['{a}:n'], []),
+      ]);
+      expect(replies).toEqual([1, 'OK', '1', 2]);
+    } finally {
+      await hot.cleanup();
+    }
+  });
 });
 
 /** A TCP forwarder to the test Redis that can drop every connection and refuse new ones. */

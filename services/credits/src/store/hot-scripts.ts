@@ -13,7 +13,8 @@ import type { HotScript } from '@allot/kit/hot';
  *             x:<grant> = voided|expired and xa:<grant> = the amount it took away
  *   3 holds   hash: <hold> = "<amount>|<expiresMs>"
  *   4 holdsx  sorted set: <hold> by expiresMs
- *   5 done    hash: <hold> = JSON outcome of a finished hold (idempotent replays), kept 24 h
+ *   5 done    hash: <hold> = JSON outcome of a finished hold (idempotent replays), kept 15 min;
+ *             older retries are answered from PostgreSQL
  *   6 donex   sorted set: <hold> by finish time, to trim `done`
  *
  * Portability (Redis Lua 5.1 and the embedded 5.4 VM): every number sent back to Redis or
@@ -58,7 +59,7 @@ local function sweep_holds(now)
 end
 
 local function trim_done(now)
-  local old = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(now - 86400000), 'LIMIT', '0', '50')
+  local old = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', fmt(now - 900000), 'LIMIT', '0', '50')
   for _, id in ipairs(old) do
     redis.call('HDEL', KEYS[5], id)
     redis.call('ZREM', KEYS[6], id)
@@ -117,13 +118,13 @@ trim_done(now)
 local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local done = redis.call('HGET', KEYS[5], id)
 if done then return cjson.encode({ status = 'finished', outcome = cjson.decode(done), expired = expired }) end
+local pool = read_pool(now)
+local free = free_of(pool)
 local existing = redis.call('HGET', KEYS[3], id)
 if existing then
   local a, e = hold_fields(existing)
-  return cjson.encode({ status = 'exists', amount = fmt(a), expiresAt = fmt(e), expired = expired })
+  return cjson.encode({ status = 'exists', amount = fmt(a), expiresAt = fmt(e), available = fmt(free), expired = expired })
 end
-local pool = read_pool(now)
-local free = free_of(pool)
 if pool.mode ~= 'soft' and free < amount then
   return cjson.encode({ status = 'insufficient', available = fmt(free), expired = expired })
 end

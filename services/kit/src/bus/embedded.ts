@@ -14,13 +14,15 @@ import type {
   BusMessage,
   Consumer,
   ConsumerConfig,
+  ConsumerPosition,
   KvBucket,
   KvEntry,
   PublishAck,
   PublishOptions,
   StreamConfig,
+  StreamStatus,
 } from './port.ts';
-import { BusConflictError, BusNoStreamError } from './port.ts';
+import { BusConflictError, BusNoStreamError, BusNotFoundError } from './port.ts';
 import {
   assertKvKey,
   assertName,
@@ -46,11 +48,15 @@ interface StoredMessage {
 interface Delivery {
   message: StoredMessage;
   deliveryCount: number;
+  /** The consumer sequence of this delivery (every delivery, redeliveries included, takes the next one). */
+  consumerSeq: number;
 }
 
 /** A delivered, unacknowledged message. `queued`: its ack wait ran out (or it was nak'd) and it waits for redelivery. */
 interface PendingDelivery {
   deliveries: number;
+  /** The consumer sequence of the first delivery; redeliveries keep it, as JetStream does. */
+  consumerSeq: number;
   deadline: number;
   queued: boolean;
 }
@@ -162,7 +168,9 @@ class StreamState {
     const stored = msgId === undefined ? { ...headers } : { ...headers, 'Nats-Msg-Id': msgId };
     this.messages.push({ seq, subject, data: data.slice(), headers: stored, storedAt: now });
     if (msgId !== undefined) this.msgIds.set(msgId, { seq, at: now });
-    for (const consumer of this.consumers.values()) consumer.wake();
+    // Like JetStream, only consumers whose filter matches hear of it: a waiting fetch elsewhere
+    // does not read (and so skip) the new message until something it wants arrives.
+    for (const consumer of this.consumers.values()) if (consumer.wants(subject)) consumer.wake();
     return { seq, duplicate: false };
   }
 
@@ -211,8 +219,16 @@ class ConsumerState {
   ackWaitMs: number;
   /** 0: unlimited. */
   maxDeliver: number;
-  /** Highest stream sequence handed out (or skipped by the filter). */
+  /**
+   * Highest stream sequence handed out or skipped by the filter: JetStream's `delivered.stream_seq`
+   * (its `sseq - 1`). A fetch that runs out of messages moves it to the stream's last sequence.
+   */
   cursor: number;
+  /** Deliveries so far, redeliveries included: the last consumer sequence (JetStream's `dseq - 1`). */
+  consumerSeq = 0;
+  /** JetStream's ack floor, stream and consumer sequence (`asflr`, `adflr`), kept by `#settled`. */
+  ackFloor = 0;
+  ackFloorConsumerSeq = 0;
   readonly pending = new Map<number, PendingDelivery>();
   /** Sequences due for redelivery, served before new messages. */
   redeliveries: number[] = [];
@@ -226,7 +242,8 @@ class ConsumerState {
     this.filterSubject = config.filterSubject;
     this.ackWaitMs = config.ackWaitMs;
     this.maxDeliver = config.maxDeliver ?? 0;
-    this.cursor = config.deliverPolicy === 'new' ? stream.lastSeq : 0;
+    stream.expire(Date.now());
+    this.cursor = config.deliverPolicy === 'new' ? stream.lastSeq : stream.firstSeq() - 1;
   }
 
   reconfigure(config: ConsumerConfig): void {
@@ -236,8 +253,56 @@ class ConsumerState {
     this.wake();
   }
 
+  wants(subject: string): boolean {
+    return this.filterSubject === undefined || subjectMatches(this.filterSubject, subject);
+  }
+
   #matches(message: StoredMessage): boolean {
-    return this.filterSubject === undefined || subjectMatches(this.filterSubject, message.subject);
+    return this.wants(message.subject);
+  }
+
+  /**
+   * Applies the stream's max age: a pending message that expired counts as settled (JetStream
+   * processes it like an ack), lowest sequence first.
+   */
+  #sync(now: number): void {
+    this.stream.expire(now);
+    const first = this.stream.firstSeq();
+    const gone = [...this.pending.keys()].filter((seq) => seq < first).sort((a, b) => a - b);
+    for (const seq of gone) this.#settled(seq, this.pending.get(seq)!.consumerSeq);
+  }
+
+  /**
+   * An ack or term: JetStream 2.9's `processAckMsg` for explicit acks. `consumerSeq` is that of
+   * the delivery being settled; a message still pending uses its first delivery's instead.
+   */
+  #settled(seq: number, consumerSeq: number): void {
+    let dseq = consumerSeq;
+    const delivery = this.pending.get(seq);
+    if (delivery) {
+      this.pending.delete(seq);
+      dseq = delivery.consumerSeq;
+    }
+    if (this.pending.size === 0) {
+      this.ackFloorConsumerSeq = this.consumerSeq;
+      this.ackFloor = this.cursor;
+    } else if (dseq === this.ackFloorConsumerSeq + 1) {
+      this.ackFloorConsumerSeq = dseq;
+      this.ackFloor = seq;
+      // Up to just below the next message still pending above it.
+      let next: number | undefined;
+      for (const pendingSeq of this.pending.keys()) {
+        if (pendingSeq > seq && pendingSeq <= this.cursor && (next === undefined || pendingSeq < next)) {
+          next = pendingSeq;
+        }
+      }
+      if (next !== undefined) {
+        this.ackFloorConsumerSeq = this.pending.get(next)!.consumerSeq - 1;
+        this.ackFloor = next - 1;
+      }
+    }
+    const queued = this.redeliveries.indexOf(seq);
+    if (queued >= 0) this.redeliveries.splice(queued, 1);
   }
 
   /** Moves deliveries whose ack wait ran out to the redelivery queue, lowest sequence first. */
@@ -253,8 +318,24 @@ class ConsumerState {
     }
   }
 
+  /**
+   * Whether a fetch that does not wait has anything to do: JetStream answers such a pull at once
+   * with "no messages", without reading (or skipping) anything, unless matching messages are
+   * left or redeliveries are due.
+   */
+  hasWork(now: number): boolean {
+    this.#sync(now);
+    this.#collectExpired(now);
+    if (this.redeliveries.length > 0) return true;
+    const messages = this.stream.messages;
+    for (let i = this.stream.indexAfter(this.cursor); i < messages.length; i++) {
+      if (this.#matches(messages[i]!)) return true;
+    }
+    return false;
+  }
+
   take(max: number, now: number): Delivery[] {
-    this.stream.expire(now);
+    this.#sync(now);
     this.#collectExpired(now);
     const out: Delivery[] = [];
     while (out.length < max && this.redeliveries.length > 0) {
@@ -269,23 +350,29 @@ class ConsumerState {
       delivery.deliveries++;
       delivery.deadline = now + this.ackWaitMs;
       delivery.queued = false;
-      out.push({ message, deliveryCount: delivery.deliveries });
+      out.push({ message, deliveryCount: delivery.deliveries, consumerSeq: ++this.consumerSeq });
     }
     const messages = this.stream.messages;
     for (let i = this.stream.indexAfter(this.cursor); i < messages.length && out.length < max; i++) {
       const message = messages[i]!;
       this.cursor = message.seq;
       if (!this.#matches(message)) continue;
-      this.pending.set(message.seq, { deliveries: 1, deadline: now + this.ackWaitMs, queued: false });
-      out.push({ message, deliveryCount: 1 });
+      const consumerSeq = ++this.consumerSeq;
+      this.pending.set(message.seq, {
+        deliveries: 1,
+        consumerSeq,
+        deadline: now + this.ackWaitMs,
+        queued: false,
+      });
+      out.push({ message, deliveryCount: 1, consumerSeq });
     }
+    // Short of `max`: JetStream looked further, found the end of the stream, and moved past it.
+    if (out.length < max) this.cursor = Math.max(this.cursor, this.stream.lastSeq);
     return out;
   }
 
   pendingCount(now: number): number {
-    this.stream.expire(now);
-    const first = this.stream.firstSeq();
-    for (const seq of this.pending.keys()) if (seq < first) this.pending.delete(seq);
+    this.#sync(now);
     let undelivered = 0;
     const messages = this.stream.messages;
     for (let i = this.stream.indexAfter(this.cursor); i < messages.length; i++) {
@@ -294,12 +381,19 @@ class ConsumerState {
     return undelivered + this.pending.size;
   }
 
-  ack(seq: number): void {
-    this.pending.delete(seq);
+  position(now: number): ConsumerPosition {
+    const pending = this.pendingCount(now);
+    return { ackFloor: this.ackFloor, pending, delivered: this.cursor };
   }
 
-  term(seq: number): void {
-    this.pending.delete(seq);
+  ack(seq: number, consumerSeq: number): void {
+    this.#sync(Date.now());
+    this.#settled(seq, consumerSeq);
+  }
+
+  /** JetStream treats a term as an ack that also sends an advisory. */
+  term(seq: number, consumerSeq: number): void {
+    this.ack(seq, consumerSeq);
   }
 
   nak(seq: number, delayMs: number): void {
@@ -539,6 +633,7 @@ class EmbeddedMessage implements BusMessage {
   readonly headers: Record<string, string>;
   readonly seq: number;
   readonly deliveryCount: number;
+  readonly #consumerSeq: number;
   readonly #consumer: ConsumerState;
   #settled = false;
 
@@ -548,6 +643,7 @@ class EmbeddedMessage implements BusMessage {
     this.headers = { ...delivery.message.headers };
     this.seq = delivery.message.seq;
     this.deliveryCount = delivery.deliveryCount;
+    this.#consumerSeq = delivery.consumerSeq;
     this.#consumer = consumer;
   }
 
@@ -558,7 +654,7 @@ class EmbeddedMessage implements BusMessage {
   }
 
   ack(): Promise<void> {
-    if (this.#settle()) this.#consumer.ack(this.seq);
+    if (this.#settle()) this.#consumer.ack(this.seq, this.#consumerSeq);
     return Promise.resolve();
   }
 
@@ -567,7 +663,7 @@ class EmbeddedMessage implements BusMessage {
   }
 
   term(): void {
-    if (this.#settle()) this.#consumer.term(this.seq);
+    if (this.#settle()) this.#consumer.term(this.seq, this.#consumerSeq);
   }
 
   working(): void {
@@ -629,6 +725,15 @@ export class EmbeddedBus implements Bus {
     return { stream: this.#ns.portName(ack.stream), seq: ack.seq, duplicate: ack.duplicate };
   }
 
+  async streamInfo(name: string): Promise<StreamStatus> {
+    this.#assertOpen();
+    assertName('stream', name);
+    const stream = this.server.streams.get(this.#ns.name(name));
+    if (!stream) throw BusNotFoundError.stream(name);
+    stream.expire(Date.now());
+    return { lastSeq: stream.lastSeq, messages: stream.messages.length };
+  }
+
   async consumer(stream: string, config: ConsumerConfig): Promise<Consumer> {
     this.#assertOpen();
     assertName('stream', stream);
@@ -642,12 +747,13 @@ export class EmbeddedBus implements Bus {
     const bound = (): ConsumerState => {
       this.#assertOpen();
       const state = this.server.streams.get(serverStream)?.consumers.get(config.durable);
-      if (!state) throw new Error(`consumer not found: ${stream}/${config.durable}`);
+      if (!state) throw BusNotFoundError.consumer(stream, config.durable);
       return state;
     };
     return {
       fetch: async (opts) => this.#fetch(bound(), opts),
       pending: async () => bound().pendingCount(Date.now()),
+      info: async () => bound().position(Date.now()),
     };
   }
 
@@ -655,6 +761,7 @@ export class EmbeddedBus implements Bus {
     const wrap = (deliveries: Delivery[]): BusMessage[] =>
       deliveries.map((d) => new EmbeddedMessage(d, this.#ns.portSubject(d.message.subject), state));
     const max = Math.max(1, Math.floor(opts.max));
+    if (opts.expiresMs <= 0 && !state.hasWork(Date.now())) return Promise.resolve([]);
     const available = state.take(max, Date.now());
     if (available.length > 0 || opts.expiresMs <= 0) return Promise.resolve(wrap(available));
     return new Promise((resolve) => {

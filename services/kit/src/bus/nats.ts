@@ -36,13 +36,15 @@ import type {
   BusMessage,
   Consumer,
   ConsumerConfig,
+  ConsumerPosition,
   KvBucket,
   KvEntry,
   PublishAck,
   PublishOptions,
   StreamConfig,
+  StreamStatus,
 } from './port.ts';
-import { BusConflictError, BusNoStreamError } from './port.ts';
+import { BusConflictError, BusNoStreamError, BusNotFoundError } from './port.ts';
 import {
   assertKvKey,
   assertName,
@@ -206,6 +208,18 @@ export class NatsBus implements Bus {
       // The client reports "no responders" on a JetStream publish as JetStream not being enabled;
       // `connect` already proved it is, so no stream captures the subject.
       if (err instanceof Error && err.name === 'JetStreamNotEnabled') throw new BusNoStreamError(subject);
+      throw err;
+    }
+  }
+
+  async streamInfo(name: string): Promise<StreamStatus> {
+    assertName('stream', name);
+    try {
+      const info = await this.#jsm.streams.info(this.#ns.name(name));
+      return { lastSeq: info.state.last_seq, messages: info.state.messages };
+    } catch (err) {
+      if (isApiError(err, JetStreamApiCodes.StreamNotFound))
+        throw BusNotFoundError.stream(name, { cause: err });
       throw err;
     }
   }
@@ -438,12 +452,22 @@ class NatsConsumer implements Consumer {
     return info.num_pending + info.num_ack_pending;
   }
 
+  async info(): Promise<ConsumerPosition> {
+    await this.#acks.settled();
+    const info = await this.#info();
+    return {
+      ackFloor: info.ack_floor.stream_seq,
+      pending: info.num_pending + info.num_ack_pending,
+      delivered: info.delivered.stream_seq,
+    };
+  }
+
   async #info(): Promise<ConsumerInfo> {
     try {
       return await this.#jsm.consumers.info(this.#ns.name(this.#stream), this.#durable);
     } catch (err) {
       if (isApiError(err, JetStreamApiCodes.ConsumerNotFound, JetStreamApiCodes.StreamNotFound)) {
-        throw new Error(`consumer not found: ${this.#stream}/${this.#durable}`, { cause: err });
+        throw BusNotFoundError.consumer(this.#stream, this.#durable, { cause: err });
       }
       throw err;
     }

@@ -69,6 +69,42 @@ export interface Consumer {
   fetch(opts: { max: number; expiresMs: number }): Promise<BusMessage[]>;
   /** Messages not yet delivered plus delivered-but-unacked. */
   pending(): Promise<number>;
+  /**
+   * The consumer's position, as JetStream's consumer info reports it (NATS 2.9). Rejects with
+   * `BusNotFoundError` once the consumer is gone.
+   */
+  info(): Promise<ConsumerPosition>;
+}
+
+export interface ConsumerPosition {
+  /**
+   * JetStream's ack floor (`ack_floor.stream_seq`) with NATS 2.9's bookkeeping, which the
+   * embedded bus reproduces. No message of the consumer at or below it is still unacked, but it
+   * is not simply the highest contiguously acked sequence:
+   * - 0 until a settle moves it (also for a consumer created with `deliverPolicy: 'new'`);
+   * - a settle (ack, term, or a pending message dropped by max age) that leaves nothing unacked
+   *   sets it to `delivered`, which may be a message the filter skipped;
+   * - settling the earliest outstanding delivery moves it to just below the next unacked message
+   *   (again possibly a skipped one); any other settle leaves it alone: after ack 2 it stays 0,
+   *   and acking 1 then moves it past both;
+   * - giving up on a message after `maxDeliver` deliveries does not move it; the next settle does.
+   */
+  ackFloor: number;
+  /** Same as `pending()`. */
+  pending: number;
+  /**
+   * The stream sequence the consumer has read up to (JetStream's `delivered.stream_seq`): the
+   * last message delivered, or the stream's last sequence once a fetch found nothing more (a
+   * fetch with `expiresMs: 0` that finds nothing at all leaves it where it is).
+   */
+  delivered: number;
+}
+
+export interface StreamStatus {
+  /** Sequence of the last message ever stored (0 when none was); kept when messages expire. */
+  lastSeq: number;
+  /** Messages currently stored. */
+  messages: number;
 }
 
 export interface KvEntry {
@@ -107,6 +143,8 @@ export interface Bus {
    * `BusNoStreamError` when no stream captures `subject`.
    */
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck>;
+  /** Rejects with `BusNotFoundError` when the stream does not exist. */
+  streamInfo(name: string): Promise<StreamStatus>;
   /**
    * Creates the durable consumer if missing and binds to it; an existing one takes the new
    * `filterSubject`, `ackWaitMs` and `maxDeliver` and keeps its position (`deliverPolicy` only
@@ -135,5 +173,18 @@ export class BusNoStreamError extends Error {
 
   constructor(subject: string) {
     super(`no stream captures subject '${subject}'`);
+  }
+}
+
+/** A stream or consumer that does not exist (any more). */
+export class BusNotFoundError extends Error {
+  override readonly name = 'BusNotFoundError';
+
+  static stream(name: string, options?: ErrorOptions): BusNotFoundError {
+    return new BusNotFoundError(`stream not found: ${name}`, options);
+  }
+
+  static consumer(stream: string, durable: string, options?: ErrorOptions): BusNotFoundError {
+    return new BusNotFoundError(`consumer not found: ${stream}/${durable}`, options);
   }
 }

@@ -2,8 +2,11 @@
  * The production hot state: Redis through ioredis.
  *
  * - Auto-pipelining: concurrent calls from one event-loop turn share one write.
- * - Scripts go through ioredis `defineCommand`: EVAL on first use per connection, EVALSHA after,
- *   and on NOSCRIPT (SCRIPT FLUSH, a restarted or failed-over Redis) the source is sent again.
+ * - Scripts go out as EVALSHA, and on NOSCRIPT (first use, SCRIPT FLUSH, a restarted or
+ *   failed-over Redis) the source is sent with EVAL. Not ioredis `defineCommand`: an
+ *   auto-pipeline open when a command is defined lacks it (ioredis copies its script table into a
+ *   pipeline when it creates one), so the first call of a new script under load failed, and the
+ *   pipeline's replies went out of step with its callbacks, throwing out of ioredis.
  * - `prefix` is ioredis's keyPrefix: applied to every key argument, script KEYS included.
  * - RESP2, pinned: script replies convert as documented for RESP2 (true is 1, false is nil),
  *   identical to the embedded adapter. ioredis 6 would otherwise negotiate RESP3.
@@ -35,15 +38,12 @@ export interface RedisHotStateOptions {
   readonly requireConnection?: boolean;
 }
 
-type ScriptMethod = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
-
 /** Commands that ignore the key prefix and would reach every tenant's keys. */
 const KEYSPACE_WIDE = new Set(['flushall', 'flushdb', 'keys', 'scan', 'dbsize', 'randomkey', 'swapdb']);
 
 export class RedisHotState implements HotState {
   readonly kind = 'redis' as const;
   private readonly scripts = new ScriptCatalog();
-  private readonly methods = new Map<string, string>();
 
   private constructor(
     private readonly client: Redis,
@@ -74,14 +74,16 @@ export class RedisHotState implements HotState {
   async run(script: HotScript, keys: readonly string[], args: readonly HotArg[]): Promise<HotReply> {
     const prepared = this.scripts.prepare(script);
     assertOneHashTag(prepared, keys);
-    let method = this.methods.get(prepared.name);
-    if (method === undefined) {
-      method = `allotHot_${prepared.sha}`;
-      this.client.defineCommand(method, { lua: prepared.lua });
-      this.methods.set(prepared.name, method);
-    }
-    const invoke = (this.client as unknown as Record<string, ScriptMethod>)[method]!;
-    return reply(invoke.call(this.client, keys.length, ...keys, ...args.map(hotArgToString)));
+    // Fresh argument arrays per command: ioredis prefixes the keys in place.
+    const rest = () => [String(keys.length), ...keys, ...args.map(hotArgToString)];
+    return reply(
+      this.client.call('EVALSHA', prepared.sha, ...rest()).catch((error: unknown) => {
+        if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+          return this.client.call('EVAL', prepared.lua, ...rest());
+        }
+        throw error;
+      }),
+    );
   }
 
   async call(command: string, ...args: HotArg[]): Promise<HotReply> {

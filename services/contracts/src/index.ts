@@ -1,0 +1,2 @@
+export * from './common.ts';
+export * as credits from './credits.ts';

@@ -1,0 +1,67 @@
+import { fileURLToPath } from 'node:url';
+import type { Bus } from '@allot/kit/bus';
+import type { HotState } from '@allot/kit/hot';
+import { migrate, type SqlStore } from '@allot/kit/sql';
+import type { Registry } from 'prom-client';
+import { CreditsEngine } from './engine.ts';
+import { StreamLedgerView } from './store/ledger-view.ts';
+import { CreditEventPublisher } from './store/publisher.ts';
+import { CreditsSweeper } from './sweeper.ts';
+import { CreditsWorker, type WorkerLog } from './worker/worker.ts';
+
+export const creditsMigrations = fileURLToPath(new URL('../migrations', import.meta.url));
+
+export interface CreditsServiceOptions {
+  sql: SqlStore;
+  hot: HotState;
+  bus: Bus;
+  log?: WorkerLog;
+  registry?: Registry;
+  /** Run the ledger worker and the expiry sweeper in this process (default true). */
+  background?: boolean;
+}
+
+/**
+ * The credits service assembled: the engine the gate calls, and (unless `background` is false)
+ * the worker that applies the stream to the ledger and the sweeper that ends what time ends.
+ */
+export interface CreditsService {
+  engine: CreditsEngine;
+  worker: CreditsWorker | undefined;
+  sweeper: CreditsSweeper | undefined;
+  close(): Promise<void>;
+}
+
+export async function startCredits(options: CreditsServiceOptions): Promise<CreditsService> {
+  await migrate(options.sql, { schema: 'credits', dir: creditsMigrations });
+  const publisher = new CreditEventPublisher(options.bus);
+  await publisher.ensureStream();
+  const engine = new CreditsEngine({
+    hot: options.hot,
+    publisher,
+    ledger: new StreamLedgerView(options.sql, options.bus),
+  });
+  const background = options.background ?? true;
+  const worker = background
+    ? new CreditsWorker({
+        store: options.sql,
+        bus: options.bus,
+        ...(options.log ? { log: options.log } : {}),
+        ...(options.registry ? { registry: options.registry } : {}),
+      })
+    : undefined;
+  await worker?.start();
+  const sweeper = background
+    ? new CreditsSweeper({ sql: options.sql, engine, ...(options.log ? { log: options.log } : {}) })
+    : undefined;
+  sweeper?.start();
+  return {
+    engine,
+    worker,
+    sweeper,
+    async close() {
+      await sweeper?.stop();
+      await worker?.stop();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppError } from '@allot/kit';
+import type { Bus } from '@allot/kit/bus';
+import type { SqlExecutor } from '@allot/kit/sql';
+import { hotGrantMeta } from '../domain/burn-order.ts';
+import { CREDITS_STREAM } from '../domain/events.ts';
+import type { CustomerSnapshot, LedgerView } from '../engine.ts';
+import { CREDITS_DURABLE } from '../worker/worker.ts';
+import { customerHotState } from './queries.ts';
+
+export interface StreamLedgerViewOptions {
+  /** How long a rebuild waits for the worker before answering 503. Default 10 s. */
+  timeoutMs?: number;
+  pollMs?: number;
+  /** The worker's ack wait, so binding the durable consumer here does not change it. */
+  ackWaitMs?: number;
+  /** How long finished holds stay replayable after a rebuild. Default 15 min, as in Redis. */
+  finishedWithinMs?: number;
+}
+
+/**
+ * The ledger as a rebuild needs it: "caught up" means the worker has acknowledged every
+ * message the CREDITS stream held when asked (its ack floor reached the stream's last
+ * sequence), which works from any process; the snapshot is then read from PostgreSQL.
+ */
+export class StreamLedgerView implements LedgerView {
+  readonly #sql: SqlExecutor;
+  readonly #bus: Bus;
+  readonly #timeoutMs: number;
+  readonly #pollMs: number;
+  readonly #ackWaitMs: number;
+  readonly #finishedWithinMs: number;
+
+  constructor(sql: SqlExecutor, bus: Bus, options: StreamLedgerViewOptions = {}) {
+    this.#sql = sql;
+    this.#bus = bus;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#pollMs = options.pollMs ?? 20;
+    this.#ackWaitMs = options.ackWaitMs ?? 30_000;
+    this.#finishedWithinMs = options.finishedWithinMs ?? 15 * 60_000;
+  }
+
+  async caughtUp(): Promise<void> {
+    const target = (await this.#bus.streamInfo(CREDITS_STREAM)).lastSeq;
+    if (target === 0) return;
+    const consumer = await this.#bus.consumer(CREDITS_STREAM, {
+      durable: CREDITS_DURABLE,
+      ackWaitMs: this.#ackWaitMs,
+    });
+    const deadline = Date.now() + this.#timeoutMs;
+    while ((await consumer.info()).ackFloor < target) {
+      if (Date.now() > deadline) {
+        throw new AppError(
+          'unavailable',
+          'the credits ledger is behind; the customer is being rebuilt, retry shortly',
+        );
+      }
+      await sleep(this.#pollMs);
+    }
+  }
+
+  async snapshot(tenant: string, customerId: string): Promise<CustomerSnapshot> {
+    const state = await customerHotState(this.#sql, tenant, customerId, {
+      finishedWithinMs: this.#finishedWithinMs,
+    });
+    return {
+      pools: state.pools.map((pool) => ({
+        creditType: pool.creditType,
+        resourceId: pool.resourceId,
+        mode: pool.mode,
+        overdraft: pool.overdraft,
+        grants: pool.grants.map((g) => ({
+          id: g.grantId,
+          remaining: g.remaining,
+          meta: hotGrantMeta({ ...g, id: g.grantId }),
+        })),
+        retired: [],
+        holds: pool.holds.map((h) => ({ id: h.holdId, amount: h.amount, expiresAt: h.expiresAt.getTime() })),
+      })),
+      done: state.finishedHolds.map((hold) => {
+        const at = hold.finishedAt.getTime();
+        const base = { status: hold.status, amount: hold.amount.toString(), at: String(at) };
+        if (hold.status !== 'settled') return { holdId: hold.holdId, outcome: base, at };
+        const settled = hold.settled ?? 0n;
+        const overage = hold.overage ?? 0n;
+        const released = hold.amount > settled ? hold.amount - settled : 0n;
+        return {
+          holdId: hold.holdId,
+          at,
+          outcome: {
+            ...base,
+            held: hold.amount.toString(),
+            requested: (settled + overage).toString(),
+            settled: settled.toString(),
+            debits: { n: 0, items: {} },
+            overdraft: '0',
+            released: released.toString(),
+            overage: overage.toString(),
+            late: false,
+          },
+        };
+      }),
+    };
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The credits worker as a process of its own:
+ * `DATABASE_URL=... NATS_URL=... node --import tsx services/credits/src/worker/main.ts`.
+ * Migrates the credits schema, then applies the CREDITS stream until SIGTERM or SIGINT, on
+ * which it finishes the batches in hand and exits 0. Killed outright, it loses nothing: what
+ * it had not acknowledged is redelivered to the next worker.
+ */
+import { fileURLToPath } from 'node:url';
+import { baseEnv, loadConfig, loggerOptions, redactUrl, urlVariable } from '@allot/kit';
+import { openBus } from '@allot/kit/bus';
+import { migrate, openSqlStore } from '@allot/kit/sql';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { CreditsWorker } from './worker.ts';
+
+const workerEnv = baseEnv.extend({
+  DATABASE_URL: urlVariable(['postgres:', 'postgresql:'], 'PostgreSQL'),
+  NATS_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
+  /** Namespace of the stream on a shared NATS (per tenant, per test). */
+  NATS_PREFIX: z.string().optional(),
+});
+
+const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+async function main(): Promise<void> {
+  const env = loadConfig(workerEnv);
+  const log = pino(loggerOptions({ service: 'credits-worker', level: env.LOG_LEVEL }));
+  const store = await openSqlStore({ url: env.DATABASE_URL, max: 4 });
+  const applied = await migrate(store, { schema: 'credits', dir: MIGRATIONS });
+  const bus = await openBus({
+    url: env.NATS_URL,
+    name: 'credits-worker',
+    ...(env.NATS_PREFIX === undefined ? {} : { prefix: env.NATS_PREFIX }),
+  });
+  const worker = new CreditsWorker({ store, bus, log });
+  await worker.start();
+  log.info(
+    { database: redactUrl(env.DATABASE_URL), nats: redactUrl(env.NATS_URL), migrations: applied },
+    'credits worker started',
+  );
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'credits worker stopping');
+    // Past the grace period, exit anyway: unacknowledged messages are redelivered.
+    setTimeout(() => {
+      log.warn({ graceMs: env.SHUTDOWN_GRACE_MS }, 'credits worker did not stop in time');
+      process.exit(1);
+    }, env.SHUTDOWN_GRACE_MS).unref();
+    void (async () => {
+      await worker.stop();
+      await Promise.allSettled([bus.close(), store.close()]);
+      log.info(worker.stats, 'credits worker stopped');
+      process.exit(0);
+    })();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`credits worker: ${message}\n`);
+  process.exit(1);
+});

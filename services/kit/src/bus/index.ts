@@ -13,13 +13,15 @@ export type {
   BusMessage,
   Consumer,
   ConsumerConfig,
+  ConsumerPosition,
   KvBucket,
   KvEntry,
   PublishAck,
   PublishOptions,
   StreamConfig,
+  StreamStatus,
 } from './port.ts';
-export { BusConflictError, BusNoStreamError } from './port.ts';
+export { BusConflictError, BusNoStreamError, BusNotFoundError } from './port.ts';
 
 export interface OpenBusOptions {
   /** NATS URL(s); unset: the in-process bus shared by everything in this process. */

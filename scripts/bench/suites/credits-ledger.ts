@@ -17,7 +17,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { CreditEvent } from '../../../services/credits/src/domain/events.ts';
 import { applyEvents, insertGrant, planEvents } from '../../../services/credits/src/store/ledger.ts';
-import type { LoadResult } from '../lib/load.ts';
+import type { SaturationResult } from '../lib/load.ts';
 import type { Row, SuiteContext } from '../lib/suite.ts';
 
 export const name = 'credits-ledger';
@@ -29,6 +29,16 @@ const TENANT = 'bench';
 const POOLS = 100;
 const DATABASE_PREFIX = 'bench_credits_';
 
+interface Case {
+  label: string;
+  concurrency: number;
+  /** Settles per operation. */
+  settles: number;
+  op: () => Promise<void>;
+  /** Label of the COPY case to compare with (same concurrency, same rows per op). */
+  baseline?: string;
+}
+
 export async function run(ctx: SuiteContext): Promise<void> {
   const database = await createDatabase(ctx.baselines.targets.databaseUrl);
   const store = new PgStore({ url: database.url, max: 4 });
@@ -38,51 +48,79 @@ export async function run(ctx: SuiteContext): Promise<void> {
     await seedGrants(store, POOLS);
     await seedGrants(store, 1, 'hot');
     const events = new SettleStream();
-
-    // The floor: the rows of one 1000-settle batch, encoded once, COPY'd into unindexed tables.
     const copy = await rawCopy(raw, events.settles(1000, POOLS));
-    const floor = (c: number) => measure(ctx, 'pg COPY rows of 1000 settles', copy, c, 1000);
-    const copy1 = await floor(1);
-    const copy2 = await floor(2);
-
     const settles =
       (size: number, pools = POOLS) =>
       () =>
         apply(store, events.settles(size, pools));
-    await measure(ctx, 'applyEvents 1000 settles, 100 pools', settles(1000), 1, 1000, copy1);
-    await measure(ctx, 'applyEvents 1000 settles, 100 pools', settles(1000), 2, 1000, copy2);
-    await measure(ctx, 'applyEvents 500 settles, 100 pools', settles(500), 2, 500);
-    await measure(ctx, 'applyEvents 2000 settles, 100 pools', settles(2000), 2, 2000);
-    await measure(ctx, 'applyEvents 1000 settles, 1 hot pool', settles(1000, 0), 2, 1000, copy2);
-    await measure(
-      ctx,
-      'applyEvents 500 reserves + 500 settles',
-      () => apply(store, events.reservesAndSettles(500)),
-      2,
-      500,
-    );
+    const COPY = 'pg COPY rows of 1000 settles';
+    const spread = 'applyEvents 1000 settles, 100 pools';
+    const cases: Case[] = [
+      // The floor: the rows of one 1000-settle batch, encoded once, COPY'd into tables without indexes.
+      { label: COPY, concurrency: 1, settles: 1000, op: copy },
+      { label: COPY, concurrency: 2, settles: 1000, op: copy },
+      { label: spread, concurrency: 1, settles: 1000, op: settles(1000), baseline: COPY },
+      { label: spread, concurrency: 2, settles: 1000, op: settles(1000), baseline: COPY },
+      { label: 'applyEvents 500 settles, 100 pools', concurrency: 2, settles: 500, op: settles(500) },
+      { label: 'applyEvents 2000 settles, 100 pools', concurrency: 2, settles: 2000, op: settles(2000) },
+      {
+        label: 'applyEvents 1000 settles, 1 hot pool',
+        concurrency: 2,
+        settles: 1000,
+        op: settles(1000, 0),
+        baseline: COPY,
+      },
+      {
+        label: 'applyEvents 500 reserves + 500 settles',
+        concurrency: 2,
+        settles: 500,
+        op: () => apply(store, events.reservesAndSettles(500)),
+      },
+    ];
+    const results: SaturationResult[] = [];
+    for (const c of cases) {
+      // Every case starts from the seeded grants and a checkpoint, so none pays for the WAL or
+      // the table growth of the one before.
+      await reset(raw);
+      results.push(await ctx.saturation(c.label, c.op, c.concurrency));
+    }
+    const rows = new Map<string, Row>();
+    cases.forEach((c, i) => {
+      const result = results[i]!;
+      const baseline = c.baseline === undefined ? undefined : rows.get(`${c.baseline}@${result.concurrency}`);
+      const row = ctx.report({
+        case: c.label,
+        result,
+        ...(baseline && { baseline }),
+        note: settlesNote(cases, results, c.label),
+      });
+      rows.set(`${c.label}@${result.concurrency}`, row);
+    });
   } finally {
     await Promise.allSettled([store.close(), raw.end()]);
     await database.drop();
   }
 }
 
-async function measure(
-  ctx: SuiteContext,
-  label: string,
-  op: () => Promise<void>,
-  concurrency: number,
-  settlesPerOp: number,
-  baseline?: Row,
-): Promise<Row> {
-  const result: LoadResult = await ctx.saturation(label, op, concurrency);
-  const settlesPerSec = Math.round(result.opsPerSec * settlesPerOp);
-  return ctx.report({
-    case: label,
-    result,
-    ...(baseline && { baseline }),
-    note: `${settlesPerSec.toLocaleString('en-US')} settles/s (one op = a batch of ${settlesPerOp}, one transaction)`,
+/** One note per case label (the table prints the first only): settles/s at each concurrency. */
+function settlesNote(cases: Case[], results: SaturationResult[], label: string): string {
+  const parts = cases.flatMap((c, i) => {
+    const result = results[i]!;
+    if (c.label !== label) return [];
+    return [
+      `${Math.round(result.opsPerSec * c.settles).toLocaleString('en-US')} settles/s at c=${result.concurrency}`,
+    ];
   });
+  const size = cases.find((c) => c.label === label)?.settles;
+  return `${parts.join(', ')} (an op is a batch of ${size} in one transaction)`;
+}
+
+async function reset(pool: pg.Pool): Promise<void> {
+  await pool.query(
+    'TRUNCATE credits.ledger, credits.holds, credits.pool_overdrafts, copy_ledger, copy_holds',
+  );
+  // CHECKPOINT needs superuser (or pg_checkpoint): without it, the cases run as they are.
+  await pool.query('CHECKPOINT').catch(() => {});
 }
 
 async function apply(store: PgStore, events: CreditEvent[]): Promise<void> {

@@ -1,5 +1,6 @@
 import { creditsPlugin, startCredits } from '@allot/credits';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
+import { webhooksPlugin } from '@allot/kit/webhooks';
 import type { AllotEnv } from './config.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -11,8 +12,12 @@ export async function buildAllot(env: AllotEnv, runtime: Runtime, apiKeys: ApiKe
     apiKeys,
     readiness: runtime.readiness,
   });
-  const credits = await startCredits({ ...runtime, log: app.log, registry: app.metrics });
+  // The webhook dispatcher delivers every service's events; it runs once, with credits.
+  const credits = await startCredits({ ...runtime, log: app.log, registry: app.metrics, webhooks: true });
   await app.register(creditsPlugin, { sql: runtime.sql, engine: credits.engine });
+
+  // Webhook endpoints and delivery logs, for every service's events.
+  await app.register(webhooksPlugin, { sql: runtime.sql });
   app.addHook('onClose', async () => {
     // Background work first (it finishes its batch), then the stores it was using.
     await credits.close();

@@ -148,6 +148,8 @@ export class CreditsEngine {
       case 'exists': {
         const amount = BigInt((reply.amount as string) ?? request.amount.toString());
         if (reply.status === 'exists' && amount !== request.amount) {
+          // The script may have expired other holds on the way: say so before refusing.
+          await this.#publishQuietly(request, expired);
           throw new AppError('idempotency_conflict', 'this idempotency key was used for a different amount');
         }
         const expiresAt = Number(reply.expiresAt);
@@ -175,6 +177,9 @@ export class CreditsEngine {
           available: BigInt((reply.available as string) ?? '0'),
         };
       }
+      case 'conflict':
+        await this.#publishQuietly(request, expired);
+        throw new AppError('idempotency_conflict', 'this idempotency key was used for a different amount');
       case 'insufficient':
         await this.#publishQuietly(request, expired);
         return { status: 'insufficient', holdId, available: BigInt(reply.available as string) };

@@ -1,4 +1,6 @@
+export { CreditAlerts } from './alerts.ts';
 export { creditsPlugin } from './app.ts';
+export * from './domain/alerts.ts';
 export * from './domain/amount.ts';
 export * from './domain/burn-order.ts';
 export * from './domain/events.ts';

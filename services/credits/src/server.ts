@@ -10,11 +10,12 @@ import {
 import { openBus } from '@allot/kit/bus';
 import { openHotState } from '@allot/kit/hot';
 import { openSqlStore } from '@allot/kit/sql';
+import { webhooksPlugin } from '@allot/kit/webhooks';
 import { z } from 'zod';
 import { creditsPlugin } from './app.ts';
 import { startCredits } from './service.ts';
 
-/** The credits service on its own: API, ledger worker and expiry sweeper. */
+/** The credits service on its own: API, ledger worker, expiry sweeper, alerts and webhook delivery. */
 runMain('credits', async () => {
   const env = loadConfig(
     baseEnv.extend({
@@ -42,8 +43,9 @@ runMain('credits', async () => {
       { name: 'nats', check: () => bus.ping(), timeoutMs: 1000 },
     ],
   });
-  const credits = await startCredits({ sql, hot, bus, log: app.log, registry: app.metrics });
+  const credits = await startCredits({ sql, hot, bus, log: app.log, registry: app.metrics, webhooks: true });
   await app.register(creditsPlugin, { sql, engine: credits.engine });
+  await app.register(webhooksPlugin, { sql });
   app.addHook('onClose', async () => {
     await credits.close();
     await Promise.allSettled([bus.close(), hot.close(), sql.close()]);

@@ -2,7 +2,13 @@ import { fileURLToPath } from 'node:url';
 import type { Bus } from '@allot/kit/bus';
 import type { HotState } from '@allot/kit/hot';
 import { migrate, type SqlStore } from '@allot/kit/sql';
+import {
+  startWebhookDispatcher,
+  type WebhookDispatcher,
+  type WebhookDispatcherOptions,
+} from '@allot/kit/webhooks';
 import type { Registry } from 'prom-client';
+import { CreditAlerts } from './alerts.ts';
 import { CreditsEngine } from './engine.ts';
 import { StreamLedgerView } from './store/ledger-view.ts';
 import { CreditEventPublisher } from './store/publisher.ts';
@@ -19,6 +25,16 @@ export interface CreditsServiceOptions {
   registry?: Registry;
   /** Run the ledger worker and the expiry sweeper in this process (default true). */
   background?: boolean;
+  /**
+   * With `background`: raise low-balance, depleted, expired and recharge alerts to the EVENTS
+   * stream after each group commit (default true).
+   */
+  alerts?: boolean;
+  /**
+   * Deliver the EVENTS stream (every service's events) as signed webhooks from this process
+   * (default false: run one dispatcher per deployment; `npm start` turns it on).
+   */
+  webhooks?: boolean | Omit<WebhookDispatcherOptions, 'sql' | 'bus'>;
 }
 
 /**
@@ -29,6 +45,8 @@ export interface CreditsService {
   engine: CreditsEngine;
   worker: CreditsWorker | undefined;
   sweeper: CreditsSweeper | undefined;
+  alerts: CreditAlerts | undefined;
+  webhooks: WebhookDispatcher | undefined;
   close(): Promise<void>;
 }
 
@@ -42,12 +60,18 @@ export async function startCredits(options: CreditsServiceOptions): Promise<Cred
     ledger: new StreamLedgerView(options.sql, options.bus),
   });
   const background = options.background ?? true;
+  const alerts =
+    background && options.alerts !== false
+      ? new CreditAlerts({ sql: options.sql, bus: options.bus, ...(options.log ? { log: options.log } : {}) })
+      : undefined;
+  await alerts?.start();
   const worker = background
     ? new CreditsWorker({
         store: options.sql,
         bus: options.bus,
         ...(options.log ? { log: options.log } : {}),
         ...(options.registry ? { registry: options.registry } : {}),
+        ...(alerts ? { hooks: alerts.hooks } : {}),
       })
     : undefined;
   await worker?.start();
@@ -55,13 +79,26 @@ export async function startCredits(options: CreditsServiceOptions): Promise<Cred
     ? new CreditsSweeper({ sql: options.sql, engine, ...(options.log ? { log: options.log } : {}) })
     : undefined;
   sweeper?.start();
+  const webhooks = options.webhooks
+    ? await startWebhookDispatcher({
+        sql: options.sql,
+        bus: options.bus,
+        ...(options.log ? { log: options.log } : {}),
+        ...(options.registry ? { registry: options.registry } : {}),
+        ...(typeof options.webhooks === 'object' ? options.webhooks : {}),
+      })
+    : undefined;
   return {
     engine,
     worker,
     sweeper,
+    alerts,
+    webhooks,
     async close() {
       await sweeper?.stop();
       await worker?.stop();
+      await alerts?.stop();
+      await webhooks?.stop();
     },
   };
 }

@@ -117,7 +117,15 @@ local expired = sweep_holds(now)
 trim_done(now)
 local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local done = redis.call('HGET', KEYS[5], id)
-if done then return cjson.encode({ status = 'finished', outcome = cjson.decode(done), expired = expired }) end
+local pinned = nil
+if done then
+  local d = cjson.decode(done)
+  if d.status ~= 'undone' then return cjson.encode({ status = 'finished', outcome = d, expired = expired }) end
+  -- An earlier attempt was undone because its publish failed, yet its event may be in the
+  -- stream: a retry is that attempt again, same amount and (while it lasts) same expiry.
+  if tonumber(d.amount) ~= amount then return cjson.encode({ status = 'conflict', amount = d.amount, expired = expired }) end
+  pinned = tonumber(d.expiresAt)
+end
 local pool = read_pool(now)
 local free = free_of(pool)
 local existing = redis.call('HGET', KEYS[3], id)
@@ -129,6 +137,11 @@ if pool.mode ~= 'soft' and free < amount then
   return cjson.encode({ status = 'insufficient', available = fmt(free), expired = expired })
 end
 local exp = now + ttl
+if pinned then
+  if pinned > now then exp = pinned end
+  redis.call('HDEL', KEYS[5], id)
+  redis.call('ZREM', KEYS[6], id)
+end
 redis.call('HSET', KEYS[3], id, fmt(amount) .. '|' .. fmt(exp))
 redis.call('ZADD', KEYS[4], fmt(exp), id)
 redis.call('HINCRBY', KEYS[2], 'held', fmt(amount))
@@ -149,13 +162,21 @@ local now = now_ms()
 local expired = sweep_holds(now)
 trim_done(now)
 local id, requested = ARGV[1], tonumber(ARGV[2])
-local held, late = 0, false
+local held, late, expiry = 0, false, nil
 local done = redis.call('HGET', KEYS[5], id)
 if done then
   local d = cjson.decode(done)
-  if d.status == 'settled' then return cjson.encode({ status = 'settled', outcome = d, replay = true, expired = expired }) end
+  if d.status == 'settled' then
+    if d.expiry then push(expired, d.expiry) end
+    return cjson.encode({ status = 'settled', outcome = d, replay = true, expired = expired })
+  end
   if d.status == 'released' then return cjson.encode({ status = 'released_before', expired = expired }) end
+  if d.status == 'undone' then return cjson.encode({ status = 'not_found', expired = expired }) end
   late = true
+  -- The expiry's own event went out best effort and may be lost: it goes again with this settle
+  -- (and its replays), under the same event id, so the ledger has the hold's release either way.
+  expiry = { holdId = id, amount = d.amount, at = d.at }
+  push(expired, expiry)
 else
   local v = redis.call('HGET', KEYS[3], id)
   if not v then return cjson.encode({ status = 'not_found', expired = expired }) end
@@ -192,6 +213,7 @@ if released < 0 then released = 0 end
 local outcome = {
   status = 'settled', held = fmt(held), requested = fmt(requested), debits = debits,
   overdraft = fmt(overdraft), released = fmt(released), overage = fmt(overage), late = late, at = fmt(now),
+  expiry = expiry,
 }
 finish(id, outcome, now)
 return cjson.encode({ status = 'settled', outcome = outcome, available = fmt(free - take - overdraft), expired = expired })
@@ -200,7 +222,11 @@ return cjson.encode({ status = 'settled', outcome = outcome, available = fmt(fre
 
 /**
  * ARGV: holdId, undo ('1' or ''). Returns the whole hold to the pool. An undo (the reserve
- * could not be made durable) leaves no trace, so a retry of that reserve starts afresh.
+ * could not be made durable) leaves only an 'undone' mark with the amount and expiry: a publish
+ * that failed may still have reached the stream (an acknowledgement lost or late), and the
+ * ledger then knows the hold by them, so a retry of that reserve gets the same amount (another
+ * is an idempotency conflict) and, while it lasts, the same expiry. To settle and release, an
+ * undone hold does not exist.
  */
 export const releaseScript = script(
   'release',
@@ -216,16 +242,21 @@ end
 local done = redis.call('HGET', KEYS[5], id)
 if done then
   local d = cjson.decode(done)
+  if d.status == 'undone' then return cjson.encode({ status = 'not_found', expired = expired }) end
   return cjson.encode({ status = d.status, outcome = d, replay = true, expired = expired })
 end
 local v = redis.call('HGET', KEYS[3], id)
 if not v then return cjson.encode({ status = 'not_found', expired = expired }) end
-local amount = hold_fields(v)
+local amount, exp = hold_fields(v)
 redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - amount))
 local outcome = { status = 'released', amount = fmt(amount), at = fmt(now) }
-if not undo then finish(id, outcome, now) end
+if undo then
+  finish(id, { status = 'undone', amount = fmt(amount), expiresAt = fmt(exp), at = fmt(now) }, now)
+else
+  finish(id, outcome, now)
+end
 return cjson.encode({ status = 'released', outcome = outcome, expired = expired })
 `,
 );
@@ -258,6 +289,8 @@ end
 local od = tonumber(redis.call('HGET', KEYS[2], 'od') or '0')
 local pay = od
 if pay > amount then pay = amount end
+-- A rebuild can load an overdraft below zero (a credit): nothing to pay, and the grant is whole.
+if pay < 0 then pay = 0 end
 redis.call('HSET', KEYS[2], 'm:' .. id, meta, 'r:' .. id, fmt(amount - pay))
 if pay > 0 then
   redis.call('HINCRBY', KEYS[2], 'od', fmt(0 - pay))

@@ -6,6 +6,7 @@ import { hotGrantMeta } from '../domain/burn-order.ts';
 import { CREDITS_STREAM } from '../domain/events.ts';
 import type { CustomerSnapshot, LedgerView } from '../engine.ts';
 import { CREDITS_DURABLE } from '../worker/worker.ts';
+import type { HoldOutcome } from './ledger.ts';
 import { customerHotState } from './queries.ts';
 
 export interface StreamLedgerViewOptions {
@@ -79,6 +80,10 @@ export class StreamLedgerView implements LedgerView {
       })),
       done: state.finishedHolds.map((hold) => {
         const at = hold.finishedAt.getTime();
+        // The finishing event's own answer, so a retry after the rebuild answers (and republishes
+        // under the same event id) exactly what the first call did.
+        const recorded = hotOutcome(hold.outcome, at);
+        if (recorded) return { holdId: hold.holdId, outcome: recorded, at };
         const base = { status: hold.status, amount: hold.amount.toString(), at: String(at) };
         if (hold.status !== 'settled') return { holdId: hold.holdId, outcome: base, at };
         const settled = hold.settled ?? 0n;
@@ -102,4 +107,28 @@ export class StreamLedgerView implements LedgerView {
       }),
     };
   }
+}
+
+/**
+ * A finished hold's outcome as the hot path keeps it (see the settle script): debits from grants
+ * as a list, a soft pool's overdraft slice (grant null) apart. Null for rows without one.
+ */
+function hotOutcome(outcome: HoldOutcome | null, at: number): Record<string, unknown> | null {
+  if (outcome === null) return null;
+  if (outcome.status !== 'settled') return { status: outcome.status, amount: outcome.amount, at: String(at) };
+  const slices = outcome.debits.filter((d) => d.grantId !== null);
+  const overdraft = outcome.debits
+    .filter((d) => d.grantId === null)
+    .reduce((sum, d) => sum + BigInt(d.amount), 0n);
+  return {
+    status: 'settled',
+    held: outcome.held,
+    requested: outcome.requested,
+    debits: slices.length > 0 ? { n: slices.length, items: slices } : { n: 0, items: {} },
+    overdraft: overdraft.toString(),
+    released: outcome.released,
+    overage: outcome.overage,
+    late: outcome.late,
+    at: String(at),
+  };
 }

@@ -16,7 +16,7 @@ export type HoldStatus = 'active' | 'settled' | 'released' | 'expired';
 export type GrantCategory = 'paid' | 'promotional';
 export type PoolMode = 'hard' | 'soft';
 
-/** A batch holds an event the ledger cannot take (negative or oversized amount, impossible time). */
+/** A batch holds an event the ledger cannot take (see `creditEventProblem`). */
 export class InvalidCreditEventError extends Error {
   override readonly name = 'InvalidCreditEventError';
   readonly eventId: string;

@@ -6,7 +6,7 @@
  * it had not acknowledged is redelivered to the next worker.
  */
 import { fileURLToPath } from 'node:url';
-import { baseEnv, loadConfig, loggerOptions, redactUrl, urlVariable } from '@allot/kit';
+import { baseEnv, loadConfig, loggerOptions, redactUrl, runMain, urlVariable } from '@allot/kit';
 import { openBus } from '@allot/kit/bus';
 import { migrate, openSqlStore } from '@allot/kit/sql';
 import { pino } from 'pino';
@@ -18,11 +18,17 @@ const workerEnv = baseEnv.extend({
   NATS_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
   /** Namespace of the stream on a shared NATS (per tenant, per test). */
   NATS_PREFIX: z.string().optional(),
+  /**
+   * How long a message this worker took stays unacknowledged before JetStream hands it to another
+   * worker. Whatever else binds the `credits-ledger` consumer (the rebuild's ledger view) must
+   * use the same value, or each binding changes it.
+   */
+  CREDITS_ACK_WAIT_MS: z.coerce.number().int().min(100).default(30_000),
 });
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-async function main(): Promise<void> {
+runMain('credits worker', async () => {
   const env = loadConfig(workerEnv);
   const log = pino(loggerOptions({ service: 'credits-worker', level: env.LOG_LEVEL }));
   const store = await openSqlStore({ url: env.DATABASE_URL, max: 4 });
@@ -32,7 +38,7 @@ async function main(): Promise<void> {
     name: 'credits-worker',
     ...(env.NATS_PREFIX === undefined ? {} : { prefix: env.NATS_PREFIX }),
   });
-  const worker = new CreditsWorker({ store, bus, log });
+  const worker = new CreditsWorker({ store, bus, log, ackWaitMs: env.CREDITS_ACK_WAIT_MS });
   await worker.start();
   log.info(
     { database: redactUrl(env.DATABASE_URL), nats: redactUrl(env.NATS_URL), migrations: applied },
@@ -58,10 +64,4 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-}
-
-main().catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`credits worker: ${message}\n`);
-  process.exit(1);
 });

@@ -1,16 +1,16 @@
 /**
  * The credits worker: applies the CREDITS stream to the PostgreSQL ledger.
  *
- * It pulls up to `fetchMax` messages (each a batch of events), applies all of them in one
- * transaction (group commit), and acknowledges them once committed. A crash between commit and
- * ack redelivers them, which changes nothing: `applyEvents` is idempotent by event id. A
- * malformed message is logged and terminated, so it never holds up the stream; a commit that
- * fails is retried message by message, so one message PostgreSQL refuses holds up only itself,
- * redelivered with a growing delay until it goes through.
+ * It pulls up to `fetchMax` messages (each a batch of events), applies them in one transaction
+ * (group commit, up to `maxEventsPerCommit` events), and acknowledges them once committed. A
+ * crash between commit and ack redelivers them, which changes nothing: `applyEvents` is
+ * idempotent by event id. A malformed message is logged and terminated, so it never holds up
+ * the stream; a commit that fails is retried message by message, so one message PostgreSQL
+ * refuses holds up only itself, redelivered with a growing delay until it goes through.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus, BusMessage, Consumer } from '@allot/kit/bus';
-import type { SqlStore } from '@allot/kit/sql';
+import type { SqlExecutor, SqlStore } from '@allot/kit/sql';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { CREDITS_STREAM, type CreditEvent, creditEventBatch } from '../domain/events.ts';
 import { applyEvents, creditEventProblem } from '../store/ledger.ts';
@@ -47,8 +47,14 @@ export interface CreditsWorkerOptions {
   store: SqlStore;
   bus: Bus;
   log?: WorkerLog;
-  /** Messages per group commit. Default 64. */
+  /** Messages per fetch. Default 64. */
   fetchMax?: number;
+  /**
+   * Most events in one transaction: what a fetch brought is committed in groups of whole messages
+   * up to this many events (a larger message alone), so big messages do not make huge
+   * transactions. Default 4000.
+   */
+  maxEventsPerCommit?: number;
   /** How long a fetch waits for a first message; also how long `stop` may wait for one. Default 500 ms. */
   fetchExpiresMs?: number;
   /** Unacknowledged messages come back after this. Default 30 s. */
@@ -63,6 +69,16 @@ export interface CreditsWorkerOptions {
   retryMaxMs?: number;
   /** Where to register the worker's Prometheus metrics. */
   registry?: Registry;
+  /** Work that goes with each group commit (the credit alerts' marks, `alerts.ts`). */
+  hooks?: CommitHooks;
+}
+
+/** Work done with each group commit. */
+export interface CommitHooks {
+  /** Runs in the commit's transaction once the events are applied; throwing rolls the commit back. */
+  inTransaction?(tx: SqlExecutor, events: readonly CreditEvent[]): Promise<void>;
+  /** Runs once the commit is durable, before the acknowledgements; must not throw. */
+  afterCommit?(events: readonly CreditEvent[]): void;
 }
 
 export interface WorkerStats {
@@ -90,12 +106,14 @@ export class CreditsWorker {
   readonly #bus: Bus;
   readonly #log: WorkerLog;
   readonly #fetchMax: number;
+  readonly #maxEventsPerCommit: number;
   readonly #fetchExpiresMs: number;
   readonly #ackWaitMs: number;
   readonly #concurrency: number;
   readonly #retryInitialMs: number;
   readonly #retryMaxMs: number;
   readonly #metrics: WorkerMetrics | undefined;
+  readonly #hooks: CommitHooks;
   readonly #stats: WorkerStats = {
     eventsApplied: 0,
     ledgerEntries: 0,
@@ -109,6 +127,8 @@ export class CreditsWorker {
   #consumer: Consumer | undefined;
   #loop: Promise<void> | undefined;
   #stopping = false;
+  /** Aborted by `stop`, so a pause between retries does not hold it up. */
+  #stopSignal = new AbortController();
   #failures = 0;
 
   constructor(options: CreditsWorkerOptions) {
@@ -116,12 +136,14 @@ export class CreditsWorker {
     this.#bus = options.bus;
     this.#log = options.log ?? silentLog;
     this.#fetchMax = options.fetchMax ?? 64;
+    this.#maxEventsPerCommit = options.maxEventsPerCommit ?? 4000;
     this.#fetchExpiresMs = options.fetchExpiresMs ?? 500;
     this.#ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     this.#concurrency = Math.max(1, options.concurrency ?? 2);
     this.#retryInitialMs = options.retryInitialMs ?? 250;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
     this.#metrics = options.registry ? new WorkerMetrics(options.registry, () => this.#lag()) : undefined;
+    this.#hooks = options.hooks ?? {};
   }
 
   get stats(): Readonly<WorkerStats> {
@@ -141,12 +163,14 @@ export class CreditsWorker {
       ackWaitMs: this.#ackWaitMs,
     });
     this.#stopping = false;
+    this.#stopSignal = new AbortController();
     this.#loop = this.#run(this.#consumer);
   }
 
   /** Stops fetching, finishes (commits and acknowledges) the batches in hand, and resolves. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#stopSignal.abort();
     await this.#loop;
     this.#loop = undefined;
   }
@@ -184,7 +208,7 @@ export class CreditsWorker {
         messages = await consumer.fetch({ max: this.#fetchMax, expiresMs: this.#fetchExpiresMs });
       } catch (error) {
         this.#log.warn({ err: error }, 'credits worker: fetch failed');
-        await sleep(this.#backoff(++this.#failures));
+        await this.#pause(++this.#failures);
         continue;
       }
       // Fetched messages are applied even when stopping: they are delivered to this worker.
@@ -196,14 +220,21 @@ export class CreditsWorker {
       this.#inFlight.add(commit);
       void commit.finally(() => this.#inFlight.delete(commit));
       // After a failure, pause before the next fetch rather than spin through the backlog.
-      if (this.#failures > 0) await sleep(this.#backoff(this.#failures));
+      if (this.#failures > 0) await this.#pause(this.#failures);
     }
     await Promise.all(this.#inFlight);
   }
 
+  async #pause(failures: number): Promise<void> {
+    await sleep(this.#backoff(failures), undefined, { signal: this.#stopSignal.signal }).catch(() => {});
+  }
+
   async #apply(messages: BusMessage[]): Promise<void> {
     const decoded = messages.map((message) => this.#decode(message)).filter((d) => d !== null);
-    if (decoded.length === 0) return;
+    for (const group of groupByEvents(decoded, this.#maxEventsPerCommit)) await this.#applyGroup(group);
+  }
+
+  async #applyGroup(decoded: Decoded[]): Promise<void> {
     try {
       await this.#commit(decoded);
       this.#failures = 0;
@@ -218,6 +249,8 @@ export class CreditsWorker {
         for (const one of decoded) {
           try {
             await this.#commit([one]);
+            // PostgreSQL is fine; only some messages are not.
+            this.#failures = 0;
           } catch (oneError) {
             this.#retry(one.message, oneError);
           }
@@ -231,7 +264,12 @@ export class CreditsWorker {
   async #commit(batch: Decoded[]): Promise<void> {
     const events = batch.flatMap((d) => d.events);
     const started = performance.now();
-    const result = await this.#store.transaction((tx) => applyEvents(tx, events));
+    const result = await this.#store.transaction(async (tx) => {
+      const applied = await applyEvents(tx, events);
+      await this.#hooks.inTransaction?.(tx, events);
+      return applied;
+    });
+    this.#hooks.afterCommit?.(events);
     this.#metrics?.commitSeconds.observe((performance.now() - started) / 1000);
     this.#stats.batches++;
     this.#stats.eventsApplied += result.events;
@@ -302,6 +340,27 @@ export class CreditsWorker {
   async #lag(): Promise<number> {
     return this.#consumer ? this.#consumer.pending() : 0;
   }
+}
+
+/** Whole messages, in order, into groups of at most `maxEvents` events (a larger message alone). */
+export function groupByEvents<M extends { events: readonly unknown[] }>(
+  messages: readonly M[],
+  maxEvents: number,
+): M[][] {
+  const groups: M[][] = [];
+  let group: M[] = [];
+  let count = 0;
+  for (const message of messages) {
+    if (group.length > 0 && count + message.events.length > maxEvents) {
+      groups.push(group);
+      group = [];
+      count = 0;
+    }
+    group.push(message);
+    count += message.events.length;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 export interface CaughtUpOptions {

@@ -7,7 +7,10 @@ import { openBus } from '@allot/kit/bus';
  * never empties while tests create and delete their own streams in parallel.
  */
 export async function setup(): Promise<void> {
-  const bus = await openBus({ url: process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222', name: 'allot-test-anchor' });
+  const bus = await openBus({
+    url: process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222',
+    name: 'allot-test-anchor',
+  });
   try {
     await bus.ensureStream({ name: 'ALLOT_TEST_ANCHOR', subjects: ['allot-test-anchor'] });
   } finally {

@@ -1,5 +1,12 @@
 import { type AllotApp, createApp, StaticApiKeyStore } from '@allot/kit';
-import { freshEmbeddedBus, freshNatsBus, freshEmbeddedHotState, freshPgDatabase, freshPgliteStore, freshRedisHotState } from '@allot/kit/testing';
+import {
+  freshEmbeddedBus,
+  freshEmbeddedHotState,
+  freshNatsBus,
+  freshPgDatabase,
+  freshPgliteStore,
+  freshRedisHotState,
+} from '@allot/kit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { creditsPlugin } from '../src/app.ts';
@@ -76,10 +83,20 @@ describe.each([
   afterAll(async () => stack?.close());
 
   const grant = (customer: string, body: Record<string, unknown>) =>
-    stack.app.inject({ method: 'POST', url: `/v1/customers/${customer}/grants`, headers: admin, payload: body });
+    stack.app.inject({
+      method: 'POST',
+      url: `/v1/customers/${customer}/grants`,
+      headers: admin,
+      payload: body,
+    });
 
   it('creates a credit type', async () => {
-    const res = await stack.app.inject({ method: 'PUT', url: '/v1/credit-types/credits', headers: admin, payload: { name: 'Credits' } });
+    const res = await stack.app.inject({
+      method: 'PUT',
+      url: '/v1/credit-types/credits',
+      headers: admin,
+      payload: { name: 'Credits' },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ key: 'credits', name: 'Credits', unit: null });
   });
@@ -88,14 +105,22 @@ describe.each([
     const body = { creditType: 'credits', amount: '100.5', category: 'paid', idempotencyKey: 'grant-1' };
     const first = await grant('cust-a', body);
     expect(first.statusCode).toBe(201);
-    expect(first.json()).toMatchObject({ customerId: 'cust-a', amount: '100.5', category: 'paid', priority: 100 });
+    expect(first.json()).toMatchObject({
+      customerId: 'cust-a',
+      amount: '100.5',
+      category: 'paid',
+      priority: 100,
+    });
     const retry = await grant('cust-a', body);
     expect(retry.statusCode).toBe(200);
     expect(retry.json().id).toBe(first.json().id);
     const other = await grant('cust-a', { ...body, amount: 7 });
     expect(other.statusCode).toBe(409);
     expect(other.json().code).toBe('idempotency_conflict');
-    const balances = await stack.app.inject({ url: '/v1/customers/cust-a/balances', headers: { authorization: `Bearer ${readKey}` } });
+    const balances = await stack.app.inject({
+      url: '/v1/customers/cust-a/balances',
+      headers: { authorization: `Bearer ${readKey}` },
+    });
     expect(balances.statusCode).toBe(200);
     expect(balances.json().balances).toEqual([
       expect.objectContaining({ creditType: 'credits', available: '100.5', held: '0', mode: 'hard' }),
@@ -104,7 +129,12 @@ describe.each([
 
   it('shows a reservation as held at once and its settle in the ledger, one entry per grant in burn order', async () => {
     await grant('cust-b', { creditType: 'credits', amount: 10, category: 'paid', idempotencyKey: 'b-paid' });
-    await grant('cust-b', { creditType: 'credits', amount: 5, category: 'promotional', idempotencyKey: 'b-promo' });
+    await grant('cust-b', {
+      creditType: 'credits',
+      amount: 5,
+      category: 'promotional',
+      idempotencyKey: 'b-promo',
+    });
     const pool = { tenant: 'acme-ai', customerId: 'cust-b', creditType: 'credits' };
     const hold = await stack.credits.engine.reserve({ ...pool, amount: 8_000_000n, ttlMs: 60_000 });
     expect(hold.status).toBe('reserved');
@@ -124,7 +154,12 @@ describe.each([
 
   it('pages the ledger with a cursor, newest first', async () => {
     for (let i = 0; i < 5; i++) {
-      await grant('cust-c', { creditType: 'credits', amount: i + 1, category: 'paid', idempotencyKey: `c-${i}` });
+      await grant('cust-c', {
+        creditType: 'credits',
+        amount: i + 1,
+        category: 'paid',
+        idempotencyKey: `c-${i}`,
+      });
     }
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -136,17 +171,35 @@ describe.each([
       cursor = page.json().nextCursor;
     } while (cursor);
     expect(seen).toEqual(['5', '4', '3', '2', '1']);
-    const bad = await stack.app.inject({ url: '/v1/customers/cust-c/ledger?cursor=nonsense', headers: admin });
+    const bad = await stack.app.inject({
+      url: '/v1/customers/cust-c/ledger?cursor=nonsense',
+      headers: admin,
+    });
     expect(bad.statusCode).toBe(400);
   });
 
   it('voids what is left of a grant, once', async () => {
-    const created = await grant('cust-d', { creditType: 'credits', amount: 3, category: 'paid', idempotencyKey: 'd-1' });
+    const created = await grant('cust-d', {
+      creditType: 'credits',
+      amount: 3,
+      category: 'paid',
+      idempotencyKey: 'd-1',
+    });
     const id = created.json().id;
-    const voided = await stack.app.inject({ method: 'POST', url: `/v1/customers/cust-d/grants/${id}/void`, headers: admin, payload: {} });
+    const voided = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/customers/cust-d/grants/${id}/void`,
+      headers: admin,
+      payload: {},
+    });
     expect(voided.statusCode).toBe(200);
     expect(voided.json()).toEqual({ grantId: id, voided: '3' });
-    const again = await stack.app.inject({ method: 'POST', url: `/v1/customers/cust-d/grants/${id}/void`, headers: admin, payload: {} });
+    const again = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/customers/cust-d/grants/${id}/void`,
+      headers: admin,
+      payload: {},
+    });
     expect(again.json()).toEqual({ grantId: id, voided: '3' });
     const balances = await stack.app.inject({ url: '/v1/customers/cust-d/balances', headers: admin });
     expect(balances.json().balances[0]?.available ?? '0').toBe('0');
@@ -160,17 +213,30 @@ describe.each([
       payload: { mode: 'soft', autoRecharge: { threshold: 10, target: 100 } },
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ mode: 'soft', autoRecharge: { threshold: '10', target: '100', monthlyCap: null } });
+    expect(res.json()).toMatchObject({
+      mode: 'soft',
+      autoRecharge: { threshold: '10', target: '100', monthlyCap: null },
+    });
   });
 
   it('names the bad field and stores nothing', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ creditType: 'credits', amount: '1.1234567', category: 'paid', idempotencyKey: 'x' }, /body\.amount/],
-      [{ creditType: 'credits', amount: 0, category: 'paid', idempotencyKey: 'x' }, /body\.amount: must be greater than 0/],
+      [
+        { creditType: 'credits', amount: 0, category: 'paid', idempotencyKey: 'x' },
+        /body\.amount: must be greater than 0/,
+      ],
       [{ creditType: 'credits', amount: 1, category: 'gift', idempotencyKey: 'x' }, /body\.category/],
       [{ creditType: 'credits', amount: 1, category: 'paid' }, /body\.idempotencyKey/],
       [
-        { creditType: 'credits', amount: 1, category: 'paid', idempotencyKey: 'x', effectiveAt: '2026-02-01T00:00:00Z', expiresAt: '2026-01-01T00:00:00Z' },
+        {
+          creditType: 'credits',
+          amount: 1,
+          category: 'paid',
+          idempotencyKey: 'x',
+          effectiveAt: '2026-02-01T00:00:00Z',
+          expiresAt: '2026-01-01T00:00:00Z',
+        },
         /body\.expiresAt: must be after effectiveAt/,
       ],
       [{ creditType: 'bad type!', amount: 1, category: 'paid', idempotencyKey: 'x' }, /body\.creditType/],
@@ -204,7 +270,10 @@ describe.each([
             amount: fc.oneof(fc.double(), fc.string(), fc.integer(), fc.constant('1.5')),
             category: fc.oneof(fc.constantFrom('paid', 'promotional'), fc.string()),
             priority: fc.oneof(fc.integer(), fc.double()),
-            expiresAt: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
+            expiresAt: fc.oneof(
+              fc.string(),
+              fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+            ),
             idempotencyKey: fc.string(),
             metadata: fc.jsonValue(),
           },

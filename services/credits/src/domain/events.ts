@@ -8,7 +8,7 @@ import { z } from 'zod';
  * publishers: every effect is an insert keyed by id or a monotonic state change, so the
  * ledger converges whatever the order.
  */
-const micros = z.string().regex(/^\d+$/, 'expected a non-negative integer of micro-units');
+const micros = z.string().regex(/^-?\d+$/);
 const id = z.string().min(1).max(256);
 
 const base = {

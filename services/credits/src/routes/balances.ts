@@ -37,8 +37,10 @@ export function balanceRoutes(app: AllotApp, { sql, engine }: CreditsRoutesOptio
               creditType: pool.creditType,
               resourceId: pool.resourceId,
             });
-            const remainingOf = (grantId: string, fallback: bigint) =>
-              live?.remaining.get(grantId) ?? fallback;
+            // A grant the hot path does not hold (voided, expired, not yet spendable) has nothing to
+            // spend, whatever the trailing ledger still says.
+            const remainingOf = (grantId: string, ledger: bigint) =>
+              live ? (live.remaining.get(grantId) ?? 0n) : ledger;
             const grants = pool.grants.map((g) => ({
               grantId: g.grantId,
               category: g.category,

@@ -1,11 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '@allot/kit';
 import type { Bus } from '@allot/kit/bus';
 import type { SqlExecutor } from '@allot/kit/sql';
 import { hotGrantMeta } from '../domain/burn-order.ts';
 import { CREDITS_STREAM } from '../domain/events.ts';
 import type { CustomerSnapshot, LedgerView } from '../engine.ts';
-import { CREDITS_DURABLE } from '../worker/worker.ts';
+import { creditsConsumerConfig, ledgerCaughtUp } from '../worker/worker.ts';
 import type { HoldOutcome } from './ledger.ts';
 import { customerHotState } from './queries.ts';
 
@@ -13,7 +12,7 @@ export interface StreamLedgerViewOptions {
   /** How long a rebuild waits for the worker before answering 503. Default 10 s. */
   timeoutMs?: number;
   pollMs?: number;
-  /** The worker's ack wait, so binding the durable consumer here does not change it. */
+  /** The worker's ack wait: binding the shared durable consumer with another would change it. */
   ackWaitMs?: number;
   /** How long finished holds stay replayable after a rebuild. Default 15 min, as in Redis. */
   finishedWithinMs?: number;
@@ -37,26 +36,22 @@ export class StreamLedgerView implements LedgerView {
     this.#bus = bus;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#pollMs = options.pollMs ?? 20;
-    this.#ackWaitMs = options.ackWaitMs ?? 30_000;
+    this.#ackWaitMs = options.ackWaitMs ?? creditsConsumerConfig.ackWaitMs;
     this.#finishedWithinMs = options.finishedWithinMs ?? 15 * 60_000;
   }
 
   async caughtUp(): Promise<void> {
-    const target = (await this.#bus.streamInfo(CREDITS_STREAM)).lastSeq;
-    if (target === 0) return;
-    const consumer = await this.#bus.consumer(CREDITS_STREAM, {
-      durable: CREDITS_DURABLE,
-      ackWaitMs: this.#ackWaitMs,
-    });
-    const deadline = Date.now() + this.#timeoutMs;
-    while ((await consumer.info()).ackFloor < target) {
-      if (Date.now() > deadline) {
-        throw new AppError(
-          'unavailable',
-          'the credits ledger is behind; the customer is being rebuilt, retry shortly',
-        );
-      }
-      await sleep(this.#pollMs);
+    try {
+      const consumer = await this.#bus.consumer(CREDITS_STREAM, {
+        ...creditsConsumerConfig,
+        ackWaitMs: this.#ackWaitMs,
+      });
+      await ledgerCaughtUp(this.#bus, { timeoutMs: this.#timeoutMs, pollMs: this.#pollMs, consumer });
+    } catch (error) {
+      throw new AppError(
+        'unavailable',
+        `the credits ledger is behind; retry shortly (${(error as Error).message})`,
+      );
     }
   }
 
@@ -75,7 +70,7 @@ export class StreamLedgerView implements LedgerView {
           remaining: g.remaining,
           meta: hotGrantMeta({ ...g, id: g.grantId }),
         })),
-        retired: [],
+        retired: pool.retired.map((r) => ({ id: r.grantId, kind: r.kind, amount: r.amount })),
         holds: pool.holds.map((h) => ({ id: h.holdId, amount: h.amount, expiresAt: h.expiresAt.getTime() })),
       })),
       done: state.finishedHolds.map((hold) => {

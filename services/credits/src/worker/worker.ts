@@ -18,7 +18,9 @@ import { applyEvents, creditEventProblem } from '../store/ledger.ts';
 export const CREDITS_SUBJECTS = 'credits.ev.>';
 export const CREDITS_DURABLE = 'credits-ledger';
 const SEVEN_DAYS_MS = 7 * 24 * 60 * 60 * 1000;
-const DEFAULT_ACK_WAIT_MS = 30_000;
+// Short, so a crashed worker's batch is redelivered (and the ledger catches up) within seconds;
+// a group commit takes milliseconds.
+const DEFAULT_ACK_WAIT_MS = 5_000;
 
 /**
  * The durable consumer as the worker binds it. Anything else binding it (`ledgerCaughtUp` from

@@ -1,4 +1,4 @@
-import { generateApiKey, loadConfig, runMain, serve, StaticApiKeyStore } from '@allot/kit';
+import { generateApiKey, loadConfig, runMain, StaticApiKeyStore, serve } from '@allot/kit';
 import { buildAllot } from './app.ts';
 import { allotEnv } from './config.ts';
 import { openRuntime } from './runtime.ts';

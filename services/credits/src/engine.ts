@@ -165,7 +165,9 @@ export class CreditsEngine {
         try {
           await this.#publisher.publish(request.customerId, [event, ...expired]);
         } catch (error) {
-          // Not durable, so not granted: give the hold back without a trace, then say so.
+          // Not durable, so not granted: give the hold back without a trace, then say so. The
+          // holds the script expired on the way stay expired: their events are republished.
+          this.#publisher.retryLater(request.customerId, expired);
           if (reply.status === 'reserved') await this.#undo(request, holdId);
           throw new AppError('unavailable', `credits could not be recorded: ${(error as Error).message}`);
         }
@@ -221,8 +223,9 @@ export class CreditsEngine {
     try {
       await this.#publisher.publish(pool.customerId, [event, ...expired]);
     } catch (error) {
-      // Applied in Redis but not durable: the caller retries with the same hold id and the
-      // replay publishes the same event (same id, applied once).
+      // Applied in Redis but not durable: republished in the background, and a caller's retry
+      // with the same hold id publishes the same event (same id, applied once).
+      this.#publisher.retryLater(pool.customerId, [event, ...expired]);
       throw new AppError('unavailable', `settle could not be recorded: ${(error as Error).message}`);
     }
     return result;
@@ -255,6 +258,7 @@ export class CreditsEngine {
     try {
       await this.#publisher.publish(pool.customerId, [event, ...expired]);
     } catch (error) {
+      this.#publisher.retryLater(pool.customerId, [event, ...expired]);
       throw new AppError('unavailable', `release could not be recorded: ${(error as Error).message}`);
     }
     return { holdId: pool.holdId, released: amount, status: reason };
@@ -353,7 +357,12 @@ export class CreditsEngine {
           amount: pool.amount.toString(),
           reason: 'expired',
         };
-    await this.#publisher.publish(pool.customerId, [event]);
+    try {
+      await this.#publisher.publish(pool.customerId, [event]);
+    } catch (error) {
+      this.#publisher.retryLater(pool.customerId, [event]);
+      throw error;
+    }
   }
 
   /** The pool as the hot path sees it now, or null when the customer is not loaded. */
@@ -475,13 +484,16 @@ export class CreditsEngine {
     try {
       await this.#publisher.publish(pool.customerId, events);
     } catch (error) {
+      this.#publisher.retryLater(pool.customerId, events);
       throw new AppError('unavailable', `${what} could not be recorded: ${(error as Error).message}`);
     }
   }
 
   /** Side events (expired holds noticed on the way): best effort, the sweeper catches up on failure. */
   async #publishQuietly(pool: PoolRef, events: CreditEvent[]): Promise<void> {
-    await this.#publisher.publish(pool.customerId, events).catch(() => {});
+    await this.#publisher
+      .publish(pool.customerId, events)
+      .catch(() => this.#publisher.retryLater(pool.customerId, events));
   }
 }
 

@@ -52,7 +52,10 @@ export interface CreditsService {
 
 export async function startCredits(options: CreditsServiceOptions): Promise<CreditsService> {
   await migrate(options.sql, { schema: 'credits', dir: creditsMigrations });
-  const publisher = new CreditEventPublisher(options.bus);
+  const publisher = new CreditEventPublisher(options.bus, {
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.registry ? { registry: options.registry } : {}),
+  });
   await publisher.ensureStream();
   const engine = new CreditsEngine({
     hot: options.hot,
@@ -96,6 +99,8 @@ export async function startCredits(options: CreditsServiceOptions): Promise<Cred
     webhooks,
     async close() {
       await sweeper?.stop();
+      // Stores what the background republish still holds, for a bounded time.
+      await publisher.close();
       await worker?.stop();
       await alerts?.stop();
       await webhooks?.stop();

@@ -492,7 +492,12 @@ class Schedule {
     };
     // A long publish timeout: the in-memory stream answers at once, and no wall-clock timer may
     // decide anything in a deterministic run.
-    const publisher = new CreditEventPublisher(this.stream, { publishTimeoutMs: 600_000 });
+    // No background republish either: events whose append failed stay queued and never land,
+    // as when the process dies before the retry succeeds (the worst case the checks allow for).
+    const publisher = new CreditEventPublisher(this.stream, {
+      publishTimeoutMs: 600_000,
+      retry: { background: false },
+    });
     this.engine = new CreditsEngine({ hot: this.hot, publisher, ledger });
   }
 

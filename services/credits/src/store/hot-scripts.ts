@@ -10,7 +10,8 @@ import type { HotScript } from '@allot/kit/hot';
  *   1 loaded  customer marker: absent after Redis lost its state (or before the first load)
  *   2 pool    hash: mode, held (sum of active holds), od (soft-pool overdraft),
  *             m:<grant> = "<burnKey>|<effectiveMs>|<expiresMs or 0>", r:<grant> = remaining,
- *             x:<grant> = voided|expired and xa:<grant> = the amount it took away
+ *             x:<grant> = voided|expired and xa:<grant> = the amount it took away,
+ *             tot/tfrom/tnext = a cache of the active grants' total (see cache_total)
  *   3 holds   hash: <hold> = "<amount>|<expiresMs>"
  *   4 holdsx  sorted set: <hold> by expiresMs
  *   5 done    hash: <hold> = JSON outcome of a finished hold (idempotent replays), kept 15 min;
@@ -39,6 +40,13 @@ end
 local function list() return { n = 0, items = {} } end
 local function push(l, v) l.n = l.n + 1; l.items[l.n] = v end
 
+-- A list as JSON: the common empty case without cjson, which costs more than the rest of a
+-- short script.
+local function list_json(l)
+  if l.n == 0 then return '{"n":0}' end
+  return cjson.encode(l)
+end
+
 -- Holds past their TTL: removed, their amount returned, their outcome recorded.
 local function sweep_holds(now)
   local out = list()
@@ -49,7 +57,8 @@ local function sweep_holds(now)
       local amount, exp = hold_fields(v)
       redis.call('HDEL', KEYS[3], id)
       redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - amount))
-      redis.call('HSET', KEYS[5], id, cjson.encode({ status = 'expired', amount = fmt(amount), at = fmt(exp) }))
+      -- What cjson.encode would give, built by hand (every value a formatted integer).
+      redis.call('HSET', KEYS[5], id, '{"status":"expired","amount":"' .. fmt(amount) .. '","at":"' .. fmt(exp) .. '"}')
       redis.call('ZADD', KEYS[6], fmt(now), id)
       push(out, { holdId = id, amount = fmt(amount), at = fmt(exp) })
     end
@@ -66,10 +75,11 @@ local function trim_done(now)
   end
 end
 
--- The pool as of now: active grants (effective, unexpired, remaining > 0) in burn order.
+-- The pool as of now: active grants (effective, unexpired, remaining > 0) in burn order, and
+-- \`next\`, the first time after now at which a grant becomes effective or expires (0: none).
 local function read_pool(now)
   local flat = redis.call('HGETALL', KEYS[2])
-  local pool = { held = 0, od = 0, mode = 'hard', grants = {}, total = 0 }
+  local pool = { held = 0, od = 0, mode = 'hard', grants = {}, total = 0, next = 0, empty = #flat == 0 }
   local remaining, meta = {}, {}
   for i = 1, #flat, 2 do
     local field, value = flat[i], flat[i + 1]
@@ -80,18 +90,43 @@ local function read_pool(now)
     elseif field == 'od' then pool.od = tonumber(value)
     elseif field == 'mode' then pool.mode = value end
   end
+  local nxt = 0
   for id, m in pairs(meta) do
     local burn, eff, exp = string.match(m, '^([^|]*)|(%d+)|(%d+)$')
     local left = remaining[id] or 0
     eff = tonumber(eff)
     exp = tonumber(exp)
-    if left > 0 and eff <= now and (exp == 0 or now < exp) then
-      pool.grants[#pool.grants + 1] = { id = id, burn = burn, remaining = left }
-      pool.total = pool.total + left
+    if left > 0 then
+      if eff <= now and (exp == 0 or now < exp) then
+        pool.grants[#pool.grants + 1] = { id = id, burn = burn, remaining = left }
+        pool.total = pool.total + left
+      end
+      if eff > now and (nxt == 0 or eff < nxt) then nxt = eff end
+      if exp > now and (nxt == 0 or exp < nxt) then nxt = exp end
     end
   end
+  pool.next = nxt
   table.sort(pool.grants, function(a, b) return a.burn < b.burn end)
   return pool
+end
+
+-- The cached sum of the active grants' remaining (tot), exact from tfrom until tnext (0:
+-- forever): between those times no grant starts or ends, and every script that changes a
+-- grant's remaining keeps it (settle) or drops it (add_grant, retire_grant).
+local function cache_total(total, now, nxt)
+  redis.call('HSET', KEYS[2], 'tot', fmt(total), 'tfrom', fmt(now), 'tnext', fmt(nxt))
+end
+
+-- What a new charge may take, and the pool's mode, from the cached total when it is valid.
+local function free_and_mode(now)
+  local f = redis.call('HMGET', KEYS[2], 'held', 'od', 'mode', 'tot', 'tfrom', 'tnext')
+  local tot, from, nxt = tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
+  if tot and from and nxt and now >= from and (nxt == 0 or now < nxt) then
+    return tot - (tonumber(f[1]) or 0) - (tonumber(f[2]) or 0), f[3] or 'hard'
+  end
+  local pool = read_pool(now)
+  if not pool.empty then cache_total(pool.total, now, pool.next) end
+  return pool.total - pool.held - pool.od, pool.mode
 end
 
 -- What a new charge may take without touching other holds.
@@ -114,7 +149,9 @@ export const reserveScript = script(
 if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
 local now = now_ms()
 local expired = sweep_holds(now)
-trim_done(now)
+-- Only a reserve that added finished holds trims them: the rest leave it to settle, release
+-- and the sweeper, so \`done\` grows no faster than it is trimmed.
+if expired.n > 0 then trim_done(now) end
 local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local done = redis.call('HGET', KEYS[5], id)
 local pinned = nil
@@ -126,14 +163,13 @@ if done then
   if tonumber(d.amount) ~= amount then return cjson.encode({ status = 'conflict', amount = d.amount, expired = expired }) end
   pinned = tonumber(d.expiresAt)
 end
-local pool = read_pool(now)
-local free = free_of(pool)
+local free, mode = free_and_mode(now)
 local existing = redis.call('HGET', KEYS[3], id)
 if existing then
   local a, e = hold_fields(existing)
   return cjson.encode({ status = 'exists', amount = fmt(a), expiresAt = fmt(e), available = fmt(free), expired = expired })
 end
-if pool.mode ~= 'soft' and free < amount then
+if mode ~= 'soft' and free < amount then
   return cjson.encode({ status = 'insufficient', available = fmt(free), expired = expired })
 end
 local exp = now + ttl
@@ -145,7 +181,9 @@ end
 redis.call('HSET', KEYS[3], id, fmt(amount) .. '|' .. fmt(exp))
 redis.call('ZADD', KEYS[4], fmt(exp), id)
 redis.call('HINCRBY', KEYS[2], 'held', fmt(amount))
-return cjson.encode({ status = 'reserved', available = fmt(free - amount), expiresAt = fmt(exp), at = fmt(now), expired = expired })
+-- The reply cjson.encode would give, built by hand (every value a formatted integer).
+return '{"status":"reserved","available":"' .. fmt(free - amount) .. '","expiresAt":"' .. fmt(exp)
+  .. '","at":"' .. fmt(now) .. '","expired":' .. list_json(expired) .. '}'
 `,
 );
 
@@ -200,6 +238,7 @@ for _, g in ipairs(pool.grants) do
   push(debits, { grantId = g.id, amount = fmt(slice) })
   left = left - slice
 end
+if not pool.empty then cache_total(pool.total - (take - left), now, pool.next) end
 local short = requested - take
 local overage, overdraft = 0, 0
 if pool.mode == 'soft' then
@@ -215,8 +254,12 @@ local outcome = {
   overdraft = fmt(overdraft), released = fmt(released), overage = fmt(overage), late = late, at = fmt(now),
   expiry = expiry,
 }
-finish(id, outcome, now)
-return cjson.encode({ status = 'settled', outcome = outcome, available = fmt(free - take - overdraft), expired = expired })
+-- Encoded once: stored for replays and sent back inside the reply.
+local encoded = cjson.encode(outcome)
+redis.call('HSET', KEYS[5], id, encoded)
+redis.call('ZADD', KEYS[6], fmt(now), id)
+return '{"status":"settled","outcome":' .. encoded .. ',"available":"' .. fmt(free - take - overdraft)
+  .. '","expired":' .. list_json(expired) .. '}'
 `,
 );
 
@@ -251,13 +294,15 @@ local amount, exp = hold_fields(v)
 redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - amount))
-local outcome = { status = 'released', amount = fmt(amount), at = fmt(now) }
+-- The outcome and reply cjson.encode would give, built by hand (every value a formatted integer).
+local outcome = '{"status":"released","amount":"' .. fmt(amount) .. '","at":"' .. fmt(now) .. '"}'
 if undo then
   finish(id, { status = 'undone', amount = fmt(amount), expiresAt = fmt(exp), at = fmt(now) }, now)
 else
-  finish(id, outcome, now)
+  redis.call('HSET', KEYS[5], id, outcome)
+  redis.call('ZADD', KEYS[6], fmt(now), id)
 end
-return cjson.encode({ status = 'released', outcome = outcome, expired = expired })
+return '{"status":"released","outcome":' .. outcome .. ',"expired":' .. list_json(expired) .. '}'
 `,
 );
 
@@ -292,6 +337,7 @@ if pay > amount then pay = amount end
 -- A rebuild can load an overdraft below zero (a credit): nothing to pay, and the grant is whole.
 if pay < 0 then pay = 0 end
 redis.call('HSET', KEYS[2], 'm:' .. id, meta, 'r:' .. id, fmt(amount - pay))
+redis.call('HDEL', KEYS[2], 'tot')
 if pay > 0 then
   redis.call('HINCRBY', KEYS[2], 'od', fmt(0 - pay))
   redis.call('HSET', KEYS[2], 'xo:' .. id, fmt(pay))
@@ -318,7 +364,7 @@ if kind == 'expired' then
   if exp == 0 or exp > now then return cjson.encode({ status = 'not_due' }) end
 end
 local left = tonumber(redis.call('HGET', KEYS[2], 'r:' .. id) or '0')
-redis.call('HDEL', KEYS[2], 'm:' .. id, 'r:' .. id)
+redis.call('HDEL', KEYS[2], 'm:' .. id, 'r:' .. id, 'tot')
 redis.call('HSET', KEYS[2], 'x:' .. id, kind, 'xa:' .. id, fmt(left))
 return cjson.encode({ status = kind, amount = fmt(left), at = fmt(now) })
 `,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '@allot/kit/bus';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { CREDITS_STREAM, type CreditEvent, creditsSubject } from '../domain/events.ts';
 
 export interface PublisherOptions {
@@ -9,6 +10,40 @@ export interface PublisherOptions {
   maxBatch?: number;
   /** A publish not acknowledged by then fails (and the caller answers 503). */
   publishTimeoutMs?: number;
+  /** Background republish of events whose append failed (see `retryLater`). */
+  retry?: RetryOptions;
+  log?: PublisherLog;
+  /** Gauges and counters of the background republish go here. */
+  registry?: Registry;
+}
+
+export interface RetryOptions {
+  /** Most events waiting for a republish; beyond that the oldest are dropped (logged, counted). Default 100,000. */
+  maxPending?: number;
+  /** First delay after a failed republish; it doubles per failure, with jitter. Default 100 ms. */
+  minDelayMs?: number;
+  /** Longest delay between republish attempts. Default 5 s. */
+  maxDelayMs?: number;
+  /** How long `close()` keeps trying to store what is waiting. Default 5 s. */
+  closeTimeoutMs?: number;
+  /**
+   * Default true. False: nothing is republished on a timer, only by `retryPending()` and
+   * `close()` (for deterministic tests).
+   */
+  background?: boolean;
+}
+
+/** pino's logger fits. */
+export interface PublisherLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+const silentLog: PublisherLog = { warn() {}, error() {} };
+
+interface Pending {
+  partition: number;
+  event: CreditEvent;
 }
 
 interface Waiting {
@@ -25,6 +60,12 @@ export class PublishError extends Error {
  * Group commit on the way in: the events of every operation that finishes in one tick of the
  * event loop go out as one JetStream message, and each operation resolves once that message
  * is stored. Nothing is answered before its events are durable.
+ *
+ * Events whose append failed but whose effect stays applied in Redis (a settle, a release, a
+ * retired grant...) are handed back with `retryLater`: they wait in memory (bounded) and are
+ * republished in the background, under the same event ids, until the stream stores them. The
+ * worker applies an event id once, so a copy that did land despite the failure, or the
+ * caller's own retry, changes nothing. What is waiting is lost if the process dies first.
  */
 export class CreditEventPublisher {
   readonly #bus: Bus;
@@ -34,11 +75,42 @@ export class CreditEventPublisher {
   readonly #queues = new Map<number, Waiting[]>();
   #scheduled = false;
 
+  readonly #log: PublisherLog;
+  readonly #maxPending: number;
+  readonly #minDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #closeTimeoutMs: number;
+  readonly #background: boolean;
+  readonly #metrics: RetryMetrics | undefined;
+  /** Events waiting for a republish, oldest first, from `#head` on. */
+  #pending: Pending[] = [];
+  #head = 0;
+  /** Taken from `#pending` by the attempt in flight. */
+  #inFlight = 0;
+  #attempt: Promise<void> | undefined;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closing = false;
+
   constructor(bus: Bus, options: PublisherOptions = {}) {
     this.#bus = bus;
     this.#partitions = options.partitions ?? 1;
     this.#maxBatch = options.maxBatch ?? 1000;
     this.#timeoutMs = options.publishTimeoutMs ?? 2000;
+    this.#log = options.log ?? silentLog;
+    this.#maxPending = Math.max(1, options.retry?.maxPending ?? 100_000);
+    this.#minDelayMs = options.retry?.minDelayMs ?? 100;
+    this.#maxDelayMs = Math.max(this.#minDelayMs, options.retry?.maxDelayMs ?? 5000);
+    this.#closeTimeoutMs = options.retry?.closeTimeoutMs ?? 5000;
+    this.#background = options.retry?.background ?? true;
+    this.#metrics = options.registry
+      ? new RetryMetrics(options.registry, () => this.pendingRetries)
+      : undefined;
+  }
+
+  /** Events waiting for a background republish (including those being republished now). */
+  get pendingRetries(): number {
+    return this.#pending.length - this.#head + this.#inFlight;
   }
 
   async ensureStream(): Promise<void> {
@@ -99,7 +171,19 @@ export class CreditEventPublisher {
   }
 
   async #send(partition: number, batch: Waiting[]): Promise<void> {
-    const events = batch.flatMap((waiting) => waiting.events);
+    try {
+      await this.#append(
+        partition,
+        batch.flatMap((waiting) => waiting.events),
+      );
+      for (const waiting of batch) waiting.resolve();
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+    }
+  }
+
+  /** One JetStream message; rejects (PublishError) unless it is acknowledged in time. */
+  async #append(partition: number, events: CreditEvent[]): Promise<void> {
     const data = Buffer.from(JSON.stringify({ events }));
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -112,15 +196,190 @@ export class CreditEventPublisher {
           );
         }),
       ]);
-      for (const waiting of batch) waiting.resolve();
     } catch (error) {
-      const failure =
-        error instanceof PublishError
-          ? error
-          : new PublishError(`credit events not stored: ${String(error)}`);
-      for (const waiting of batch) waiting.reject(failure);
+      throw error instanceof PublishError
+        ? error
+        : new PublishError(`credit events not stored: ${String(error)}`);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Events of a failed `publish` whose effect stays applied in Redis: republished in the
+   * background, same ids, until stored. Not for a reserve the caller undid.
+   */
+  retryLater(customerId: string, events: CreditEvent[]): void {
+    if (events.length === 0) return;
+    const partition = this.partitionOf(customerId);
+    for (const event of events) this.#pending.push({ partition, event });
+    this.#metrics?.queued.inc(events.length);
+    this.#bound();
+    this.#schedule(this.#delay());
+  }
+
+  /**
+   * One republish attempt of everything waiting, now (batches of at most `maxBatch` events per
+   * partition). Resolves true when nothing is left waiting. Mostly for tests; the background
+   * does the same on its own.
+   */
+  async retryPending(): Promise<boolean> {
+    while (this.#attempt) await this.#attempt;
+    if (this.pendingRetries === 0) return true;
+    const attempt = this.#republish();
+    this.#attempt = attempt;
+    try {
+      await attempt;
+    } finally {
+      this.#attempt = undefined;
+    }
+    if (this.pendingRetries > 0) this.#schedule(this.#delay());
+    return this.pendingRetries === 0;
+  }
+
+  /**
+   * Stops the background republish, then keeps trying to store what is waiting for up to
+   * `closeTimeoutMs`. Resolves with what is still waiting (lost with the process), logged.
+   */
+  async close(): Promise<number> {
+    this.#closing = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const deadline = Date.now() + this.#closeTimeoutMs;
+    let failures = 0;
+    while (!(await this.retryPending())) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      failures++;
+      const wait = Math.min(left, this.#backoff(failures));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    const lost = this.pendingRetries;
+    if (lost > 0) {
+      this.#log.error(
+        { lost },
+        'credit events not stored by close: the ledger lacks them until a caller retries',
+      );
+    }
+    return lost;
+  }
+
+  async #republish(): Promise<void> {
+    // Take everything waiting now; what fails goes back in front (it is the oldest).
+    const taken = this.#pending.slice(this.#head);
+    this.#pending = [];
+    this.#head = 0;
+    this.#inFlight = taken.length;
+    const byPartition = new Map<number, CreditEvent[]>();
+    for (const { partition, event } of taken) {
+      const list = byPartition.get(partition) ?? [];
+      list.push(event);
+      byPartition.set(partition, list);
+    }
+    const failed: Pending[] = [];
+    let stored = 0;
+    await Promise.all(
+      [...byPartition].map(async ([partition, events]) => {
+        for (let i = 0; i < events.length; i += this.#maxBatch) {
+          const chunk = events.slice(i, i + this.#maxBatch);
+          try {
+            await this.#append(partition, chunk);
+            stored += chunk.length;
+          } catch {
+            for (const event of chunk) failed.push({ partition, event });
+          }
+        }
+      }),
+    );
+    this.#inFlight = 0;
+    this.#metrics?.stored.inc(stored);
+    if (failed.length > 0) {
+      this.#pending = [...failed, ...this.#pending.slice(this.#head)];
+      this.#head = 0;
+      this.#bound();
+      this.#failures++;
+      this.#log.warn(
+        { waiting: this.pendingRetries, stored },
+        'credit events still not stored; retrying in the background',
+      );
+    } else {
+      this.#failures = 0;
+    }
+  }
+
+  /** Drops the oldest waiting events beyond `maxPending`. */
+  #bound(): void {
+    const over = this.pendingRetries - this.#maxPending;
+    if (over <= 0) return;
+    const droppable = Math.min(over, this.#pending.length - this.#head);
+    if (droppable <= 0) return;
+    const dropped = this.#pending.slice(this.#head, this.#head + droppable).map((p) => p.event.id);
+    this.#head += droppable;
+    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#metrics?.dropped.inc(droppable);
+    this.#log.error(
+      { dropped: droppable, first: dropped[0], last: dropped[dropped.length - 1] },
+      'credit events dropped from the republish queue (full): the ledger lacks them until a caller retries or a rebuild',
+    );
+  }
+
+  #delay(): number {
+    return this.#failures === 0 ? this.#jitter(this.#minDelayMs) : this.#backoff(this.#failures);
+  }
+
+  #backoff(failures: number): number {
+    return this.#jitter(Math.min(this.#maxDelayMs, this.#minDelayMs * 2 ** Math.min(failures, 30)));
+  }
+
+  /** Between half and all of `ms`. */
+  #jitter(ms: number): number {
+    return ms / 2 + Math.random() * (ms / 2);
+  }
+
+  #schedule(delayMs: number): void {
+    if (!this.#background || this.#closing || this.#timer || this.#attempt) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.retryPending().catch((error: unknown) =>
+        this.#log.error({ err: error }, 'credit events republish: unexpected failure'),
+      );
+    }, delayMs);
+    this.#timer.unref();
+  }
+}
+
+class RetryMetrics {
+  readonly queued: Counter;
+  readonly stored: Counter;
+  readonly dropped: Counter;
+
+  constructor(registry: Registry, pending: () => number) {
+    const registers = [registry];
+    this.queued = new Counter({
+      name: 'allot_credits_publish_retry_queued_total',
+      help: 'Credit events whose append failed, queued for a background republish',
+      registers,
+    });
+    this.stored = new Counter({
+      name: 'allot_credits_publish_retry_stored_total',
+      help: 'Credit events stored by the background republish',
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'allot_credits_publish_retry_dropped_total',
+      help: 'Credit events dropped from a full republish queue (the ledger lacks them until retried)',
+      registers,
+    });
+    new Gauge({
+      name: 'allot_credits_publish_retry_pending',
+      help: 'Credit events waiting for a background republish',
+      registers,
+      collect() {
+        this.set(pending());
+      },
+    });
   }
 }

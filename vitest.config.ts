@@ -20,7 +20,8 @@ export default defineConfig({
           globalSetup: ['test/setup/integration.ts'],
           include: ['services/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**'],
-          testTimeout: 30_000,
+          // Generous: a loaded CI machine must not turn a slow property run into a failure.
+          testTimeout: 120_000,
           hookTimeout: 60_000,
           pool: 'forks',
           maxWorkers: 2,

@@ -234,7 +234,9 @@ describe('credits under faults: 1,000 concurrent reservations on one pool (Postg
     const kills: string[] = [];
     let killedHoldingMessages = 0;
     const { workload, sample } = await run(r, SEED + 3, async () => {
-      for (let kill = 0; kill < 2; kill++) {
+      // Two kills at least; more (up to six) until one lands while a batch is in hand, which on a
+      // loaded machine the first two can miss.
+      for (let kill = 0; kill < 6 && (kill < 2 || killedHoldingMessages === 0); kill++) {
         await sleep(kill === 0 ? 600 : 900);
         // Kill while the worker holds delivered, unacknowledged messages (a batch in hand).
         const deadline = Date.now() + 3_000;
@@ -268,11 +270,11 @@ describe('credits under faults: 1,000 concurrent reservations on one pool (Postg
       `[faults] worker (ack wait ${r.ackWaitMs} ms): ${kills.join('; ')}; expiries swept and ledger caught up ${settledMs} ms after the clients finished; ${summarize(report, workload.stats, sample)}; ${Date.now() - started} ms`,
     );
     expectClean(report, workload, sample);
-    expect(kills).toHaveLength(2);
+    expect(kills.length).toBeGreaterThanOrEqual(2);
     // At least one kill took delivered, unacknowledged messages down with the worker.
     expect(killedHoldingMessages).toBeGreaterThan(0);
-    // 90 s: room for FAULTS_ACK_WAIT_MS=30000, the production ack wait.
-  }, 90_000);
+    // Room for FAULTS_ACK_WAIT_MS=30000 and six kill-and-restart rounds.
+  }, 120_000);
 
   it('NATS killed and restarted mid-run (file store): publishes in the outage answer 503, nothing acknowledged is lost', async () => {
     const started = Date.now();

@@ -5,23 +5,21 @@
  * retried too. The queue is bounded (oldest dropped) and `close()` flushes it.
  */
 import { AppError } from '@allot/kit';
-import type {
-  Bus,
-  Consumer,
-  ConsumerConfig,
-  KvBucket,
-  PublishAck,
-  PublishOptions,
-  StreamConfig,
-  StreamStatus,
-} from '@allot/kit/bus';
+import type { PublishAck, PublishOptions } from '@allot/kit/bus';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CreditEvent } from '../src/domain/events.ts';
 import { CreditsEngine } from '../src/engine.ts';
 import type { PoolRef } from '../src/store/keys.ts';
 import { CreditEventPublisher, type PublisherOptions } from '../src/store/publisher.ts';
-import { addGrant, type BackendKind, dedupeEvents, type HotPath, openHotPath } from './support/hot-path.ts';
+import {
+  addGrant,
+  type BackendKind,
+  dedupeEvents,
+  ForwardingBus,
+  type HotPath,
+  openHotPath,
+} from './support/hot-path.ts';
 
 const pool: PoolRef = { tenant: 't1', customerId: 'c1', creditType: 'credits' };
 
@@ -29,54 +27,16 @@ const pool: PoolRef = { tenant: 't1', customerId: 'c1', creditType: 'credits' };
  * A bus whose publishes go wrong while `outage` says so: `fail` stores nothing (NATS down),
  * `lost-ack` stores and then fails (acknowledged too late). Everything else passes through.
  */
-class OutageBus implements Bus {
-  readonly kind: Bus['kind'];
+class OutageBus extends ForwardingBus {
   outage: 'fail' | 'lost-ack' | undefined;
   attempts = 0;
-  readonly #inner: Bus;
 
-  constructor(inner: Bus) {
-    this.#inner = inner;
-    this.kind = inner.kind;
-  }
-
-  async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck> {
+  override async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck> {
     this.attempts++;
     if (this.outage === 'fail') throw new Error('injected: stream unavailable');
-    const ack = await this.#inner.publish(subject, data, opts);
+    const ack = await this.inner.publish(subject, data, opts);
     if (this.outage === 'lost-ack') throw new Error('injected: acknowledgement lost');
     return ack;
-  }
-
-  ensureStream(config: StreamConfig): Promise<void> {
-    return this.#inner.ensureStream(config);
-  }
-  deleteStream(name: string): Promise<void> {
-    return this.#inner.deleteStream(name);
-  }
-  streamInfo(name: string): Promise<StreamStatus> {
-    return this.#inner.streamInfo(name);
-  }
-  consumer(stream: string, config: ConsumerConfig): Promise<Consumer> {
-    return this.#inner.consumer(stream, config);
-  }
-  kv(bucket: string, opts?: { history?: number; ttlMs?: number }): Promise<KvBucket> {
-    return this.#inner.kv(bucket, opts);
-  }
-  notify(subject: string, data: Uint8Array): void {
-    this.#inner.notify(subject, data);
-  }
-  subscribe(subject: string, onMessage: (subject: string, data: Uint8Array) => void) {
-    return this.#inner.subscribe(subject, onMessage);
-  }
-  flush(): Promise<void> {
-    return this.#inner.flush();
-  }
-  ping(): Promise<void> {
-    return this.#inner.ping();
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
   }
 }
 

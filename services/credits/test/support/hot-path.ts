@@ -28,26 +28,62 @@ export const EPOCH_KEY = 'allot:credits:epoch';
 /** How the next publishes go wrong: `fail` stores nothing; `lost-ack` stores, then reports failure. */
 export type PublishFault = 'fail' | 'lost-ack';
 
+/** A bus that passes everything to `inner`; test buses extend it and override `publish`. */
+export class ForwardingBus implements Bus {
+  readonly kind: Bus['kind'];
+
+  constructor(protected readonly inner: Bus) {
+    this.kind = inner.kind;
+  }
+
+  publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck> {
+    return this.inner.publish(subject, data, opts);
+  }
+  ensureStream(config: StreamConfig): Promise<void> {
+    return this.inner.ensureStream(config);
+  }
+  deleteStream(name: string): Promise<void> {
+    return this.inner.deleteStream(name);
+  }
+  streamInfo(name: string): Promise<StreamStatus> {
+    return this.inner.streamInfo(name);
+  }
+  consumer(stream: string, config: ConsumerConfig): Promise<Consumer> {
+    return this.inner.consumer(stream, config);
+  }
+  kv(bucket: string, opts?: { history?: number; ttlMs?: number }): Promise<KvBucket> {
+    return this.inner.kv(bucket, opts);
+  }
+  notify(subject: string, data: Uint8Array): void {
+    this.inner.notify(subject, data);
+  }
+  subscribe(subject: string, onMessage: (subject: string, data: Uint8Array) => void) {
+    return this.inner.subscribe(subject, onMessage);
+  }
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 /**
  * A bus that passes publishes through and keeps the credit events of every message the stream
  * stored, in order. `fault()` makes the next publishes fail, as a NATS outage (`fail`) or a
  * publish acknowledged too late (`lost-ack`) would.
  */
-export class RecordingBus implements Bus {
-  readonly kind: Bus['kind'];
+export class RecordingBus extends ForwardingBus {
   /** Every message the stream stored, parsed. */
   readonly stored: CreditEvent[][] = [];
   /** Messages refused before they reached the stream. */
   readonly refused: CreditEvent[][] = [];
   /** Messages that did not parse as a `creditEventBatch` (stored all the same): must stay empty. */
   readonly invalid: string[] = [];
-  readonly #inner: Bus;
   readonly #faults: PublishFault[] = [];
-
-  constructor(inner: Bus) {
-    this.#inner = inner;
-    this.kind = inner.kind;
-  }
 
   /** The next `count` publishes go wrong as `fault` says. */
   fault(fault: PublishFault, count = 1): void {
@@ -59,7 +95,7 @@ export class RecordingBus implements Bus {
     return this.stored.flat();
   }
 
-  async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck> {
+  override async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck> {
     const fault = this.#faults.shift();
     const text = Buffer.from(data).toString('utf8');
     const parsed = creditEventBatch.safeParse(JSON.parse(text));
@@ -69,41 +105,10 @@ export class RecordingBus implements Bus {
       this.refused.push(events);
       throw new Error('injected: stream unavailable');
     }
-    const ack = await this.#inner.publish(subject, data, opts);
+    const ack = await this.inner.publish(subject, data, opts);
     this.stored.push(events);
     if (fault === 'lost-ack') throw new Error('injected: acknowledgement lost');
     return ack;
-  }
-
-  ensureStream(config: StreamConfig): Promise<void> {
-    return this.#inner.ensureStream(config);
-  }
-  deleteStream(name: string): Promise<void> {
-    return this.#inner.deleteStream(name);
-  }
-  streamInfo(name: string): Promise<StreamStatus> {
-    return this.#inner.streamInfo(name);
-  }
-  consumer(stream: string, config: ConsumerConfig): Promise<Consumer> {
-    return this.#inner.consumer(stream, config);
-  }
-  kv(bucket: string, opts?: { history?: number; ttlMs?: number }): Promise<KvBucket> {
-    return this.#inner.kv(bucket, opts);
-  }
-  notify(subject: string, data: Uint8Array): void {
-    this.#inner.notify(subject, data);
-  }
-  subscribe(subject: string, onMessage: (subject: string, data: Uint8Array) => void) {
-    return this.#inner.subscribe(subject, onMessage);
-  }
-  flush(): Promise<void> {
-    return this.#inner.flush();
-  }
-  ping(): Promise<void> {
-    return this.#inner.ping();
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
   }
 }
 

@@ -20,6 +20,7 @@
  * The evaluation runs after the commit rather than in it so that the group commit, the ledger's
  * throughput, pays only for the marks; many commits touching one hot pool are evaluated once.
  */
+import { LoopSignal } from '@allot/kit';
 import type { Bus } from '@allot/kit/bus';
 import type { SqlExecutor, SqlStore } from '@allot/kit/sql';
 import { eventsStreamConfig, publishEvent } from '@allot/kit/webhooks';
@@ -110,10 +111,8 @@ export class CreditAlerts {
   readonly #retentionMs: number;
   readonly #now: () => Date;
   readonly #stats: CreditAlertsStats = { poolsEvaluated: 0, alertsRaised: 0, alertsPublished: 0 };
-  readonly #waiters = new Set<() => void>();
   #loop: Promise<void> | undefined;
-  #stopping = false;
-  #woken = false;
+  readonly #signal = new LoopSignal();
   #lastPrune = 0;
   /** Passes of this process run one at a time, so `drain` also waits for the loop's pass in progress. */
   #turn: Promise<unknown> = Promise.resolve();
@@ -142,21 +141,19 @@ export class CreditAlerts {
   async start(): Promise<void> {
     if (this.#loop) throw new Error('credit alerts already started');
     await this.#bus.ensureStream(eventsStreamConfig);
-    this.#stopping = false;
+    this.#signal.start();
     this.#loop = this.#run();
   }
 
   /** Finishes the pass in progress and resolves. */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    this.wake();
+    this.#signal.stop();
     await this.#loop;
     this.#loop = undefined;
   }
 
   wake(): void {
-    this.#woken = true;
-    for (const waiter of this.#waiters) waiter();
+    this.#signal.wake();
   }
 
   /** Evaluates and publishes until nothing is marked and nothing is unpublished. */
@@ -222,8 +219,8 @@ export class CreditAlerts {
 
   async #run(): Promise<void> {
     let failures = 0;
-    while (!this.#stopping) {
-      this.#woken = false;
+    while (!this.#signal.stopping) {
+      this.#signal.clearWake();
       try {
         const evaluated = await this.evaluateOnce();
         const published = await this.publishOnce();
@@ -233,10 +230,10 @@ export class CreditAlerts {
       } catch (error) {
         failures++;
         this.#log.warn({ err: error }, 'credit alerts: pass failed; will retry');
-        await this.#pause(Math.min(30_000, 250 * 2 ** Math.min(failures - 1, 10)));
+        await this.#signal.pause(Math.min(30_000, 250 * 2 ** Math.min(failures - 1, 10)));
         continue;
       }
-      if (!this.#woken) await this.#pause(this.#intervalMs);
+      if (!this.#signal.woken) await this.#signal.pause(this.#intervalMs);
     }
   }
 
@@ -245,19 +242,6 @@ export class CreditAlerts {
     if (now - this.#lastPrune < PRUNE_EVERY_MS) return;
     this.#lastPrune = now;
     await pruneAlerts(this.#sql, new Date(now - this.#retentionMs));
-  }
-
-  #pause(ms: number): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#waiters.add(done);
-    });
   }
 }
 

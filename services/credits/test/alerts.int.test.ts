@@ -5,6 +5,7 @@
  * `startCredits` with the webhook dispatcher delivers one to a receiver, signed. On PostgreSQL,
  * Redis and NATS, and on the embedded stores.
  */
+
 import { type AllotApp, createApp, StaticApiKeyStore } from '@allot/kit';
 import type { Bus, Consumer } from '@allot/kit/bus';
 import type { HotState } from '@allot/kit/hot';
@@ -16,6 +17,7 @@ import {
   freshPgDatabase,
   freshPgliteStore,
   freshRedisHotState,
+  until,
 } from '@allot/kit/testing';
 import { EVENTS_STREAM, eventsStreamConfig, verifyWebhook, webhooksPlugin } from '@allot/kit/webhooks';
 import Fastify from 'fastify';
@@ -80,20 +82,6 @@ const backends = [
     },
   },
 ];
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | null | false>,
-  timeoutMs = 15_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.each(backends)('credit alerts on $name', (backend) => {
   let stores: Stores;

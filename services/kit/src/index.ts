@@ -20,4 +20,5 @@ export {
 } from './errors.ts';
 export type { ReadinessCheck } from './health.ts';
 export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
+export { LoopSignal } from './loop-signal.ts';
 export { runMain, type ServeOptions, serve } from './server.ts';

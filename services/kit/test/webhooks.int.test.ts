@@ -3,6 +3,7 @@
  * HTTP receiver on 127.0.0.1, signed, retried with backoff, once per (event, endpoint), across a
  * dispatcher restart. On PostgreSQL with NATS, and on PGlite with the embedded bus.
  */
+
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AllotApp, createApp } from '../src/app.ts';
@@ -14,6 +15,7 @@ import {
   freshNatsBus,
   freshPgDatabase,
   freshPgliteStore,
+  until,
 } from '../src/testing/index.ts';
 import { webhooksPlugin } from '../src/webhooks/app.ts';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../src/webhooks/dispatcher.ts';
@@ -109,20 +111,6 @@ const backends: Backend[] = [
     },
   },
 ];
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | null | false>,
-  timeoutMs = 15_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 let sequence = 0;
 function event(

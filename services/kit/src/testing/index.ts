@@ -2,3 +2,4 @@
 export * from './bus.ts';
 export * from './hot.ts';
 export * from './sql.ts';
+export * from './wait.ts';

@@ -12,6 +12,7 @@
 import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import type { Bus, BusMessage, Consumer } from '../bus/port.ts';
+import { LoopSignal } from '../loop-signal.ts';
 import type { SqlStore } from '../sql/port.ts';
 import { allotEvent, EVENTS_STREAM, EVENTS_SUBJECTS, eventsStreamConfig } from './events.ts';
 import { migrateWebhooks } from './migrations.ts';
@@ -106,10 +107,8 @@ export class WebhookDispatcher {
   };
   readonly #inFlight = new Set<Promise<void>>();
   #loops: Promise<void>[] = [];
-  #stopping = false;
+  readonly #signal = new LoopSignal();
   /** Pauses in progress (either loop's); `wake` and `stop` end them. */
-  readonly #waiters = new Set<() => void>();
-  #woken = false;
   #lastPrune = 0;
 
   constructor(options: WebhookDispatcherOptions) {
@@ -141,33 +140,31 @@ export class WebhookDispatcher {
       filterSubject: EVENTS_SUBJECTS,
       ackWaitMs: 30_000,
     });
-    this.#stopping = false;
+    this.#signal.start();
     this.#loops = [this.#consume(consumer), this.#deliver()];
   }
 
   /** Stops reading and claiming, lets the attempts in flight finish and record, and resolves. */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    this.wake();
+    this.#signal.stop();
     await Promise.all(this.#loops);
     this.#loops = [];
   }
 
   /** Looks for due deliveries now rather than at the next poll. */
   wake(): void {
-    this.#woken = true;
-    for (const waiter of this.#waiters) waiter();
+    this.#signal.wake();
   }
 
   async #consume(consumer: Consumer): Promise<void> {
     let failures = 0;
-    while (!this.#stopping) {
+    while (!this.#signal.stopping) {
       let messages: BusMessage[];
       try {
         messages = await consumer.fetch({ max: this.#fetchMax, expiresMs: this.#fetchExpiresMs });
       } catch (error) {
         this.#log.warn({ err: error }, 'webhooks: fetching events failed');
-        await this.#pause(backoffMs(++failures));
+        await this.#signal.pause(backoffMs(++failures));
         continue;
       }
       if (messages.length === 0) continue;
@@ -221,13 +218,13 @@ export class WebhookDispatcher {
 
   async #deliver(): Promise<void> {
     let failures = 0;
-    while (!this.#stopping) {
+    while (!this.#signal.stopping) {
       const free = this.#concurrency - this.#inFlight.size;
       if (free <= 0) {
         await Promise.race(this.#inFlight);
         continue;
       }
-      this.#woken = false;
+      this.#signal.clearWake();
       let claimed: ClaimedDelivery[];
       try {
         const now = this.#now();
@@ -241,7 +238,7 @@ export class WebhookDispatcher {
         await this.#pruneNow(now);
       } catch (error) {
         this.#log.warn({ err: error }, 'webhooks: claiming due deliveries failed');
-        await this.#pause(backoffMs(++failures));
+        await this.#signal.pause(backoffMs(++failures));
         continue;
       }
       for (const claim of claimed) {
@@ -253,7 +250,7 @@ export class WebhookDispatcher {
         this.#inFlight.add(attempt);
       }
       // Fewer were due than there was room for: wait for the fan-out or the next poll.
-      if (claimed.length < free && !this.#woken) await this.#pause(this.#pollMs);
+      if (claimed.length < free && !this.#signal.woken) await this.#signal.pause(this.#pollMs);
     }
     await Promise.allSettled([...this.#inFlight]);
   }
@@ -345,19 +342,6 @@ export class WebhookDispatcher {
     this.#lastPrune = now;
     const pruned = await pruneDeliveries(this.#sql, new Date(now - this.#retentionMs));
     if (pruned > 0) this.#log.info({ pruned }, 'webhooks: old deliveries pruned');
-  }
-
-  #pause(ms: number): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#waiters.add(done);
-    });
   }
 }
 

@@ -1,7 +1,7 @@
 import { generateApiKey, loadConfig, runMain, StaticApiKeyStore, serve } from '@allot/kit';
+import { openStores } from '@allot/kit/stores';
 import { buildAllot } from './app.ts';
 import { allotEnv } from './config.ts';
-import { openRuntime } from './runtime.ts';
 
 /** `npm start`: every Allot service in one process, on embedded stores unless URLs say otherwise. */
 async function main(): Promise<void> {
@@ -10,18 +10,18 @@ async function main(): Promise<void> {
   const keys = new StaticApiKeyStore([
     { key: apiKey, principal: { keyId: 'env', tenant: env.ALLOT_TENANT, scopes: ['admin'] } },
   ]);
-  const runtime = await openRuntime(env);
-  const app = await buildAllot(env, runtime, keys);
+  const stores = await openStores(env, { dataDir: env.ALLOT_DATA_DIR, name: 'allot' });
+  const app = await buildAllot(env, stores, keys);
   await serve(app, { host: env.HOST, port: env.PORT, graceMs: env.SHUTDOWN_GRACE_MS });
 
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   const url = `http://localhost:${port}`;
-  const stores = [runtime.sql.kind, runtime.hot.kind, runtime.bus.kind].join(', ');
+  const kinds = [stores.sql.kind, stores.hot.kind, stores.bus.kind].join(', ');
   process.stdout.write(
     `${[
       '',
-      `Allot is running at ${url}  (stores: ${stores})`,
+      `Allot is running at ${url}  (stores: ${kinds})`,
       env.ALLOT_API_KEY
         ? 'API key: from ALLOT_API_KEY'
         : `API key: ${apiKey}  (generated; set ALLOT_API_KEY to keep one)`,

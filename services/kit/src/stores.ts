@@ -1,9 +1,8 @@
 import { join } from 'node:path';
-import type { ReadinessCheck } from '@allot/kit';
-import { type Bus, openBus } from '@allot/kit/bus';
-import { type HotState, openHotState } from '@allot/kit/hot';
-import { openSqlStore, type SqlStore } from '@allot/kit/sql';
-import type { AllotEnv } from './config.ts';
+import { type Bus, openBus } from './bus/index.ts';
+import type { ReadinessCheck } from './health.ts';
+import { type HotState, openHotState } from './hot/index.ts';
+import { openSqlStore, type SqlStore } from './sql/index.ts';
 
 /**
  * The three backends behind every service: real servers where a URL is set, embedded otherwise.
@@ -11,20 +10,33 @@ import type { AllotEnv } from './config.ts';
  * decides. PostgreSQL connects lazily. NATS must answer at boot (the process stops with one
  * line otherwise and the orchestrator restarts it); after that it reconnects on its own.
  */
-export interface Runtime {
+export interface Stores {
   sql: SqlStore;
   hot: HotState;
   bus: Bus;
+  /** One readiness check per store, for `createApp`. */
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
 
-export async function openRuntime(env: AllotEnv): Promise<Runtime> {
+export interface StoresEnv {
+  DATABASE_URL?: string | undefined;
+  REDIS_URL?: string | undefined;
+  NATS_URL?: string | undefined;
+}
+
+/** `dataDir` holds the embedded PostgreSQL; `name` names the NATS connection. */
+export async function openStores(
+  env: StoresEnv,
+  options: { dataDir: string; name: string },
+): Promise<Stores> {
   const sql = await openSqlStore(
-    env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: join(env.ALLOT_DATA_DIR, 'pg') },
+    env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: join(options.dataDir, 'pg') },
   );
   const hot = await openHotState(env.REDIS_URL ? { url: env.REDIS_URL, requireConnection: false } : {});
-  const bus = await openBus(env.NATS_URL ? { url: env.NATS_URL, name: 'allot' } : { name: 'allot' });
+  const bus = await openBus(
+    env.NATS_URL ? { url: env.NATS_URL, name: options.name } : { name: options.name },
+  );
   return {
     sql,
     hot,

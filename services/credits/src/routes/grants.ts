@@ -4,13 +4,8 @@ import { type AllotApp, AppError } from '@allot/kit';
 import { z } from 'zod';
 import { formatAmount, parseAmount } from '../domain/amount.ts';
 import { hotGrantMeta } from '../domain/burn-order.ts';
-import {
-  GRANT_COLUMNS,
-  GrantConflictError,
-  type GrantRecord,
-  grantRecord,
-  insertGrant,
-} from '../store/ledger.ts';
+import { GrantConflictError, type GrantRecord, insertGrant } from '../store/ledger.ts';
+import { findGrant } from '../store/queries.ts';
 import { type CreditsRoutesOptions, iso, tenantOf } from './context.ts';
 
 export function grantView(grant: GrantRecord): z.infer<typeof credits.grant> {
@@ -102,13 +97,8 @@ export function grantRoutes(app: AllotApp, { sql, engine }: CreditsRoutesOptions
     },
     async (request) => {
       const tenant = tenantOf(request);
-      const { rows } = await sql.query<Parameters<typeof grantRecord>[0]>(
-        `SELECT ${GRANT_COLUMNS} FROM credits.grants WHERE tenant = $1 AND customer_id = $2 AND id = $3`,
-        [tenant, request.params.customerId, request.params.grantId],
-      );
-      const row = rows[0];
-      if (!row) throw new AppError('not_found', `grant ${request.params.grantId} not found`);
-      const grant = grantRecord(row);
+      const grant = await findGrant(sql, tenant, request.params.customerId, request.params.grantId);
+      if (!grant) throw new AppError('not_found', `grant ${request.params.grantId} not found`);
       if (grant.expiredAt)
         throw new AppError('conflict', `grant ${grant.id} has expired; nothing is left to void`);
       const result = await engine.retireGrant({

@@ -4,7 +4,16 @@
  * amounts are signed as described in `ledger.ts`.
  */
 import type { SqlExecutor } from '@allot/kit/sql';
-import type { GrantCategory, HoldOutcome, HoldStatus, LedgerKind, PoolMode } from './ledger.ts';
+import {
+  GRANT_COLUMNS,
+  type GrantCategory,
+  type GrantRecord,
+  grantRecord,
+  type HoldOutcome,
+  type HoldStatus,
+  type LedgerKind,
+  type PoolMode,
+} from './ledger.ts';
 
 /**
  * Burn order (DESIGN.md): priority, then earliest expiry (never-expiring last), then promotional
@@ -577,4 +586,18 @@ export async function dueHoldExpiries(sql: SqlExecutor, now: Date, limit: number
     amount: BigInt(row.amount),
     expiresAt: date(row.expires_at),
   }));
+}
+
+/** One grant of a customer, or null. */
+export async function findGrant(
+  sql: SqlExecutor,
+  tenant: string,
+  customerId: string,
+  grantId: string,
+): Promise<GrantRecord | null> {
+  const { rows } = await sql.query<Parameters<typeof grantRecord>[0]>(
+    `SELECT ${GRANT_COLUMNS} FROM credits.grants WHERE tenant = $1 AND customer_id = $2 AND id = $3`,
+    [tenant, customerId, grantId],
+  );
+  return rows[0] ? grantRecord(rows[0]) : null;
 }

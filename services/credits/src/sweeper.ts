@@ -1,7 +1,7 @@
 import { AppError } from '@allot/kit';
 import type { SqlExecutor } from '@allot/kit/sql';
 import type { CreditsEngine } from './engine.ts';
-import { dueGrantExpiries, dueHoldExpiries } from './store/queries.ts';
+import { dueGrantExpiries, dueHoldExpiries, pruneFinishedHolds } from './store/queries.ts';
 
 export interface SweeperOptions {
   sql: SqlExecutor;
@@ -9,13 +9,20 @@ export interface SweeperOptions {
   intervalMs?: number;
   /** Holds are swept by the hot path as it goes; the ledger's view waits this long before stepping in. */
   holdGraceMs?: number;
+  /**
+   * How long a finished hold's row is kept (replays and rebuilds read it). Longer than the
+   * CREDITS stream keeps messages (7 days), so no redelivered event can meet a pruned hold.
+   * Default 8 days.
+   */
+  holdRetentionMs?: number;
   log?: { warn(obj: object, msg: string): void };
 }
 
 /**
  * Ends what time ends: grants at their expiresAt and holds at their TTL, for pools nobody is
- * touching (the hot path already ignores both the moment they lapse). Runs in the credits
- * service; any number of copies may run, since every step is idempotent.
+ * touching (the hot path already ignores both the moment they lapse), and prunes holds that
+ * finished long ago. Runs in the credits service; any number of copies may run, since every
+ * step is idempotent.
  */
 export class CreditsSweeper {
   readonly #options: SweeperOptions;
@@ -44,8 +51,11 @@ export class CreditsSweeper {
     await this.#running;
   }
 
-  /** One pass: expire due grants, then release due holds. Returns how many of each it handled. */
-  async sweepOnce(now = new Date()): Promise<{ grants: number; holds: number }> {
+  /**
+   * One pass: expire due grants, release due holds, prune old finished holds. Returns how many
+   * of each it handled.
+   */
+  async sweepOnce(now = new Date()): Promise<{ grants: number; holds: number; pruned: number }> {
     const { sql, engine } = this.#options;
     const grants = await dueGrantExpiries(sql, now, 500);
     for (const grant of grants) {
@@ -94,6 +104,11 @@ export class CreditsSweeper {
         });
       }
     }
-    return { grants: grants.length, holds: holds.length };
+    const pruned = await pruneFinishedHolds(
+      sql,
+      new Date(now.getTime() - (this.#options.holdRetentionMs ?? 8 * 24 * 3600_000)),
+      1000,
+    );
+    return { grants: grants.length, holds: holds.length, pruned };
   }
 }

@@ -210,7 +210,8 @@ describe.each<BackendKind>(['redis', 'embedded'])(
       expect(insufficient).toBeGreaterThan(0);
       expect([...told.values()].some((r) => r.overage > 0n)).toBe(true);
       expect([...told.values()].some((r) => r.late)).toBe(true);
-      expect(checks).toBeGreaterThan(CLIENTS * 2);
+      // Every client checks after its reserve, and most after what it did with the hold.
+      expect(checks).toBeGreaterThan(CLIENTS * 1.5);
       console.info(
         `${kind}: seed ${SEED}, ${reservedHolds.size} holds, ${told.size} settled for ${toldSettled}, ${insufficient} refused at first, ${hp.bus.stored.length} stream messages, ${checks} checks`,
       );

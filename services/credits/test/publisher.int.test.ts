@@ -219,3 +219,74 @@ describe.each<BackendKind>(['embedded', 'redis'])('credit events republished on 
     expect(copies(`l:${other.holdId}`)).toEqual([]);
   });
 });
+
+/** A bus whose publishes wait until the test lets them through, counting the events in each. */
+class GatedBus extends ForwardingBus {
+  readonly sent: number[] = [];
+  readonly #waiting: (() => void)[] = [];
+
+  override async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<PublishAck> {
+    this.sent.push((JSON.parse(Buffer.from(data).toString('utf8')) as { events: unknown[] }).events.length);
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return this.inner.publish(subject, data, opts);
+  }
+
+  /** Lets the oldest waiting publish through. */
+  next(): void {
+    this.#waiting.shift()?.();
+  }
+}
+
+describe('credit event appends under load', () => {
+  let hp: HotPath;
+  beforeEach(async () => {
+    hp = await openHotPath('embedded', { realTime: true });
+  });
+  afterEach(async () => {
+    await hp.close();
+  });
+
+  const event = (n: number): CreditEvent => ({
+    id: `l:h${n}`,
+    at: 1,
+    tenant: 't1',
+    customerId: 'c1',
+    creditType: 'credits',
+    resourceId: '',
+    type: 'hold.released',
+    holdId: `h${n}`,
+    amount: '1',
+    reason: 'released',
+  });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('keeps at most maxInFlight appends out per partition and sends what waited as one message', async () => {
+    const bus = new GatedBus(hp.bus);
+    const publisher = new CreditEventPublisher(bus, { maxInFlight: 1 });
+    const first = publisher.publish('c1', [event(0)]);
+    await turn();
+    const waiting = Array.from({ length: 20 }, (_, i) => publisher.publish('c1', [event(i + 1)]));
+    await turn();
+    expect(bus.sent).toEqual([1]);
+    bus.next();
+    await first;
+    await turn();
+    expect(bus.sent).toEqual([1, 20]);
+    bus.next();
+    await Promise.all(waiting);
+    expect(hp.bus.events.map((e) => e.id)).toEqual(Array.from({ length: 21 }, (_, i) => `l:h${i}`));
+  });
+
+  it('fails what waits behind an append that failed, without sending it', async () => {
+    const bus = new GatedBus(hp.bus);
+    const publisher = new CreditEventPublisher(bus, { maxInFlight: 1, publishTimeoutMs: 100 });
+    const first = publisher.publish('c1', [event(0)]).catch((e: Error) => e.message);
+    await turn();
+    const queued = publisher.publish('c1', [event(1)]).catch((e: Error) => e.message);
+    // The first append is never acknowledged: it times out, and the one waiting fails with it.
+    expect(await first).toBe('credit events not acknowledged in time');
+    expect(await queued).toBe('credit events not acknowledged in time');
+    expect(bus.sent).toEqual([1]);
+    expect(publisher.publishBoundMs).toBe(200);
+  });
+});

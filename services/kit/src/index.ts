@@ -18,6 +18,7 @@ export {
   installErrorHandling,
   toErrorResponse,
 } from './errors.ts';
+export { type CommitGroup, GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export type { ReadinessCheck } from './health.ts';
 export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
 export { LoopSignal } from './loop-signal.ts';

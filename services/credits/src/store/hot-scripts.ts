@@ -142,167 +142,215 @@ function script(name: string, body: string): HotScript {
   return { name: `credits.${name}`, lua: `${lib}\n${body}` };
 }
 
-/** ARGV: holdId, amount, ttlMs. */
-export const reserveScript = script(
-  'reserve',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
-local now = now_ms()
-local expired = sweep_holds(now)
--- Only a reserve that added finished holds trims them: the rest leave it to settle, release
--- and the sweeper, so \`done\` grows no faster than it is trimmed.
-if expired.n > 0 then trim_done(now) end
-local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local done = redis.call('HGET', KEYS[5], id)
-local pinned = nil
-if done then
-  local d = cjson.decode(done)
-  if d.status ~= 'undone' then return cjson.encode({ status = 'finished', outcome = d, expired = expired }) end
-  -- An earlier attempt was undone because its publish failed, yet its event may be in the
-  -- stream: a retry is that attempt again, same amount and (while it lasts) same expiry.
-  if tonumber(d.amount) ~= amount then return cjson.encode({ status = 'conflict', amount = d.amount, expired = expired }) end
-  pinned = tonumber(d.expiresAt)
-end
-local free, mode = free_and_mode(now)
-local existing = redis.call('HGET', KEYS[3], id)
-if existing then
-  local a, e = hold_fields(existing)
-  return cjson.encode({ status = 'exists', amount = fmt(a), expiresAt = fmt(e), available = fmt(free), expired = expired })
-end
-if mode ~= 'soft' and free < amount then
-  return cjson.encode({ status = 'insufficient', available = fmt(free), expired = expired })
-end
-local exp = now + ttl
-if pinned then
-  if pinned > now then exp = pinned end
-  redis.call('HDEL', KEYS[5], id)
-  redis.call('ZREM', KEYS[6], id)
-end
-redis.call('HSET', KEYS[3], id, fmt(amount) .. '|' .. fmt(exp))
-redis.call('ZADD', KEYS[4], fmt(exp), id)
-redis.call('HINCRBY', KEYS[2], 'held', fmt(amount))
--- The reply cjson.encode would give, built by hand (every value a formatted integer).
-return '{"status":"reserved","available":"' .. fmt(free - amount) .. '","expiresAt":"' .. fmt(exp)
-  .. '","at":"' .. fmt(now) .. '","expired":' .. list_json(expired) .. '}'
-`,
-);
-
 /**
- * ARGV: holdId, requested amount. Takes from grants in burn order what the pool can give
- * without touching other holds; the rest is overage (hard pool) or overdraft (soft pool).
- * A hold that expired first is settled late, as a new charge with nothing held.
+ * Reserve, settle and release, as functions over the pool's keys at one instant `now`; each
+ * returns its reply as JSON. The holds past their TTL are swept once, by the caller (see
+ * holdScript), before any of them runs.
  */
-export const settleScript = script(
-  'settle',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
-local now = now_ms()
-local expired = sweep_holds(now)
-trim_done(now)
-local id, requested = ARGV[1], tonumber(ARGV[2])
-local held, late, expiry = 0, false, nil
-local done = redis.call('HGET', KEYS[5], id)
-if done then
-  local d = cjson.decode(done)
-  if d.status == 'settled' then
-    if d.expiry then push(expired, d.expiry) end
-    return cjson.encode({ status = 'settled', outcome = d, replay = true, expired = expired })
+const holdOps = `
+-- What a group of reserves and releases shares: the pool's free amount and mode, read once,
+-- and the change to \`held\`, written once (flush_held). A settle reads the whole pool, so it
+-- flushes first and the next reserve reads again.
+local G = nil
+local function group_pool(now)
+  if not G then
+    local free, mode = free_and_mode(now)
+    G = { free = free, mode = mode, held = 0 }
   end
-  if d.status == 'released' then return cjson.encode({ status = 'released_before', expired = expired }) end
-  if d.status == 'undone' then return cjson.encode({ status = 'not_found', expired = expired }) end
-  late = true
-  -- The expiry's own event went out best effort and may be lost: it goes again with this settle
-  -- (and its replays), under the same event id, so the ledger has the hold's release either way.
-  expiry = { holdId = id, amount = d.amount, at = d.at }
-  push(expired, expiry)
-else
+  return G
+end
+local function change_held(delta)
+  if G then
+    G.held = G.held + delta
+    G.free = G.free - delta
+  else
+    redis.call('HINCRBY', KEYS[2], 'held', fmt(delta))
+  end
+end
+local function flush_held()
+  if G and G.held ~= 0 then redis.call('HINCRBY', KEYS[2], 'held', fmt(G.held)) end
+  G = nil
+end
+
+-- A new hold of amount for ttl ms (or the earlier attempt of the same id again). fresh: the id
+-- was just made up (random), so no earlier attempt or finished hold can have it.
+local function reserve(now, id, amount, ttl, fresh)
+  local pinned = nil
+  if not fresh then
+    local done = redis.call('HGET', KEYS[5], id)
+    if done then
+      local d = cjson.decode(done)
+      if d.status ~= 'undone' then return cjson.encode({ status = 'finished', outcome = d }) end
+      -- An earlier attempt was undone because its publish failed, yet its event may be in the
+      -- stream: a retry is that attempt again, same amount and (while it lasts) same expiry.
+      if tonumber(d.amount) ~= amount then return cjson.encode({ status = 'conflict', amount = d.amount }) end
+      pinned = tonumber(d.expiresAt)
+    end
+  end
+  local g = group_pool(now)
+  if not fresh then
+    local existing = redis.call('HGET', KEYS[3], id)
+    if existing then
+      local a, e = hold_fields(existing)
+      return '{"status":"exists","amount":"' .. fmt(a) .. '","expiresAt":"' .. fmt(e) .. '","available":"' .. fmt(g.free) .. '"}'
+    end
+  end
+  if g.mode ~= 'soft' and g.free < amount then
+    return '{"status":"insufficient","available":"' .. fmt(g.free) .. '"}'
+  end
+  local exp = now + ttl
+  if pinned then
+    if pinned > now then exp = pinned end
+    redis.call('HDEL', KEYS[5], id)
+    redis.call('ZREM', KEYS[6], id)
+  end
+  redis.call('HSET', KEYS[3], id, fmt(amount) .. '|' .. fmt(exp))
+  redis.call('ZADD', KEYS[4], fmt(exp), id)
+  change_held(amount)
+  -- The reply cjson.encode would give, built by hand (every value a formatted integer).
+  return '{"status":"reserved","available":"' .. fmt(g.free) .. '","expiresAt":"' .. fmt(exp)
+    .. '","at":"' .. fmt(now) .. '"}'
+end
+
+-- Takes from grants in burn order what the pool can give without touching other holds; the
+-- rest is overage (hard pool) or overdraft (soft pool). A hold that expired first is settled
+-- late, as a new charge with nothing held.
+local function settle(now, id, requested)
+  flush_held()
+  local expired = list()
+  local held, late, expiry = 0, false, nil
+  local done = redis.call('HGET', KEYS[5], id)
+  if done then
+    local d = cjson.decode(done)
+    if d.status == 'settled' then
+      if d.expiry then push(expired, d.expiry) end
+      return cjson.encode({ status = 'settled', outcome = d, replay = true, expired = expired })
+    end
+    if d.status == 'released' then return '{"status":"released_before"}' end
+    if d.status == 'undone' then return '{"status":"not_found"}' end
+    late = true
+    -- The expiry's own event went out best effort and may be lost: it goes again with this
+    -- settle (and its replays), under the same event id, so the ledger has the hold's release
+    -- either way.
+    expiry = { holdId = id, amount = d.amount, at = d.at }
+    push(expired, expiry)
+  else
+    local v = redis.call('HGET', KEYS[3], id)
+    if not v then return '{"status":"not_found"}' end
+    held = hold_fields(v)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - held))
+  end
+  local pool = read_pool(now)
+  local free = free_of(pool)
+  if free < 0 then free = 0 end
+  local take = requested
+  if take > free then take = free end
+  local debits = list()
+  local left = take
+  for _, g in ipairs(pool.grants) do
+    if left <= 0 then break end
+    local slice = g.remaining
+    if slice > left then slice = left end
+    redis.call('HINCRBY', KEYS[2], 'r:' .. g.id, fmt(0 - slice))
+    push(debits, { grantId = g.id, amount = fmt(slice) })
+    left = left - slice
+  end
+  if not pool.empty then cache_total(pool.total - (take - left), now, pool.next) end
+  local short = requested - take
+  local overage, overdraft = 0, 0
+  if pool.mode == 'soft' then
+    overdraft = short
+    if overdraft > 0 then redis.call('HINCRBY', KEYS[2], 'od', fmt(overdraft)) end
+  else
+    overage = short
+  end
+  local released = held - requested
+  if released < 0 then released = 0 end
+  local outcome = {
+    status = 'settled', held = fmt(held), requested = fmt(requested), debits = debits,
+    overdraft = fmt(overdraft), released = fmt(released), overage = fmt(overage), late = late, at = fmt(now),
+    expiry = expiry,
+  }
+  -- Encoded once: stored for replays and sent back inside the reply.
+  local encoded = cjson.encode(outcome)
+  redis.call('HSET', KEYS[5], id, encoded)
+  redis.call('ZADD', KEYS[6], fmt(now), id)
+  return '{"status":"settled","outcome":' .. encoded .. ',"available":"' .. fmt(free - take - overdraft)
+    .. '","expired":' .. list_json(expired) .. '}'
+end
+
+-- Returns the whole hold to the pool. An undo (the reserve could not be made durable) leaves
+-- only an 'undone' mark with the amount and expiry: a publish that failed may still have
+-- reached the stream (an acknowledgement lost or late), and the ledger then knows the hold by
+-- them, so a retry of that reserve gets the same amount (another is an idempotency conflict)
+-- and, while it lasts, the same expiry. To settle and release, an undone hold does not exist.
+local function release(now, id, undo)
+  local done = redis.call('HGET', KEYS[5], id)
+  if done then
+    local d = cjson.decode(done)
+    if d.status == 'undone' then return '{"status":"not_found"}' end
+    return cjson.encode({ status = d.status, outcome = d, replay = true })
+  end
   local v = redis.call('HGET', KEYS[3], id)
-  if not v then return cjson.encode({ status = 'not_found', expired = expired }) end
-  held = hold_fields(v)
+  if not v then return '{"status":"not_found"}' end
+  local amount, exp = hold_fields(v)
   redis.call('HDEL', KEYS[3], id)
   redis.call('ZREM', KEYS[4], id)
-  redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - held))
+  change_held(0 - amount)
+  -- The outcome and reply cjson.encode would give, built by hand (every value a formatted integer).
+  local outcome = '{"status":"released","amount":"' .. fmt(amount) .. '","at":"' .. fmt(now) .. '"}'
+  if undo then
+    finish(id, { status = 'undone', amount = fmt(amount), expiresAt = fmt(exp), at = fmt(now) }, now)
+  else
+    redis.call('HSET', KEYS[5], id, outcome)
+    redis.call('ZADD', KEYS[6], fmt(now), id)
+  end
+  return '{"status":"released","outcome":' .. outcome .. '}'
 end
-local pool = read_pool(now)
-local free = free_of(pool)
-if free < 0 then free = 0 end
-local take = requested
-if take > free then take = free end
-local debits = list()
-local left = take
-for _, g in ipairs(pool.grants) do
-  if left <= 0 then break end
-  local slice = g.remaining
-  if slice > left then slice = left end
-  redis.call('HINCRBY', KEYS[2], 'r:' .. g.id, fmt(0 - slice))
-  push(debits, { grantId = g.id, amount = fmt(slice) })
-  left = left - slice
-end
-if not pool.empty then cache_total(pool.total - (take - left), now, pool.next) end
-local short = requested - take
-local overage, overdraft = 0, 0
-if pool.mode == 'soft' then
-  overdraft = short
-  if overdraft > 0 then redis.call('HINCRBY', KEYS[2], 'od', fmt(overdraft)) end
-else
-  overage = short
-end
-local released = held - requested
-if released < 0 then released = 0 end
-local outcome = {
-  status = 'settled', held = fmt(held), requested = fmt(requested), debits = debits,
-  overdraft = fmt(overdraft), released = fmt(released), overage = fmt(overage), late = late, at = fmt(now),
-  expiry = expiry,
-}
--- Encoded once: stored for replays and sent back inside the reply.
-local encoded = cjson.encode(outcome)
-redis.call('HSET', KEYS[5], id, encoded)
-redis.call('ZADD', KEYS[6], fmt(now), id)
-return '{"status":"settled","outcome":' .. encoded .. ',"available":"' .. fmt(free - take - overdraft)
-  .. '","expired":' .. list_json(expired) .. '}'
-`,
-);
+`;
 
 /**
- * ARGV: holdId, undo ('1' or ''). Returns the whole hold to the pool. An undo (the reserve
- * could not be made durable) leaves only an 'undone' mark with the amount and expiry: a publish
- * that failed may still have reached the stream (an acknowledgement lost or late), and the
- * ledger then knows the hold by them, so a retry of that reserve gets the same amount (another
- * is an idempotency conflict) and, while it lasts, the same expiry. To settle and release, an
- * undone hold does not exist.
+ * Reserve, settle and release on one pool, any number of them in one call, applied in order
+ * at one instant, each as if it ran alone: a group of them costs one round trip and one sweep
+ * instead of one each (see CreditsEngine). ARGV: sweep ('1' sweeps expired holds first, '0'
+ * for an undo, which must not), then four per operation: kind (r reserve, n reserve under a
+ * hold id just made up at random, s settle, l release, u undo a reserve), holdId, and
+ *   r, n: amount, ttlMs   s: requested amount, ''   l, u: '', ''
+ * Reply: {"status":"ok","swept":<expired holds>,"replies":[<one per operation>]}, or
+ * {"status":"not_loaded"} with nothing applied.
  */
-export const releaseScript = script(
-  'release',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return cjson.encode({ status = 'not_loaded' }) end
+export const holdScript = script(
+  'holds',
+  `${holdOps}
+if redis.call('EXISTS', KEYS[1]) == 0 then return '{"status":"not_loaded"}' end
 local now = now_ms()
-local id, undo = ARGV[1], ARGV[2] == '1'
-local expired = list()
-if not undo then
-  expired = sweep_holds(now)
-  trim_done(now)
+local swept = list()
+if ARGV[1] == '1' then swept = sweep_holds(now) end
+-- Settles and releases trim finished holds, and a reserve that added some: \`done\` grows no
+-- faster than it is trimmed.
+local trim = swept.n > 0
+for i = 2, #ARGV, 4 do
+  local kind = ARGV[i]
+  if kind == 's' or kind == 'l' then trim = true
+  elseif kind ~= 'r' and kind ~= 'n' and kind ~= 'u' then
+    return redis.error_reply('unknown hold operation ' .. tostring(kind))
+  end
 end
-local done = redis.call('HGET', KEYS[5], id)
-if done then
-  local d = cjson.decode(done)
-  if d.status == 'undone' then return cjson.encode({ status = 'not_found', expired = expired }) end
-  return cjson.encode({ status = d.status, outcome = d, replay = true, expired = expired })
+if trim then trim_done(now) end
+local replies = {}
+for i = 2, #ARGV, 4 do
+  local kind, id = ARGV[i], ARGV[i + 1]
+  local reply
+  if kind == 'r' or kind == 'n' then reply = reserve(now, id, tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), kind == 'n')
+  elseif kind == 's' then reply = settle(now, id, tonumber(ARGV[i + 2]))
+  elseif kind == 'l' then reply = release(now, id, false)
+  else reply = release(now, id, true) end
+  replies[#replies + 1] = reply
 end
-local v = redis.call('HGET', KEYS[3], id)
-if not v then return cjson.encode({ status = 'not_found', expired = expired }) end
-local amount, exp = hold_fields(v)
-redis.call('HDEL', KEYS[3], id)
-redis.call('ZREM', KEYS[4], id)
-redis.call('HINCRBY', KEYS[2], 'held', fmt(0 - amount))
--- The outcome and reply cjson.encode would give, built by hand (every value a formatted integer).
-local outcome = '{"status":"released","amount":"' .. fmt(amount) .. '","at":"' .. fmt(now) .. '"}'
-if undo then
-  finish(id, { status = 'undone', amount = fmt(amount), expiresAt = fmt(exp), at = fmt(now) }, now)
-else
-  redis.call('HSET', KEYS[5], id, outcome)
-  redis.call('ZADD', KEYS[6], fmt(now), id)
-end
-return '{"status":"released","outcome":' .. outcome .. ',"expired":' .. list_json(expired) .. '}'
+flush_held()
+return '{"status":"ok","swept":' .. list_json(swept) .. ',"replies":[' .. table.concat(replies, ',') .. ']}'
 `,
 );
 

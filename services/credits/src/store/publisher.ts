@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { GroupCommit } from '@allot/kit';
 import type { Bus } from '@allot/kit/bus';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { CREDITS_STREAM, type CreditEvent, creditsSubject } from '../domain/events.ts';
@@ -8,6 +9,12 @@ export interface PublisherOptions {
   partitions?: number;
   /** Most events in one JetStream message. */
   maxBatch?: number;
+  /**
+   * Most appends awaiting their acknowledgement per partition. What is published meanwhile
+   * waits and goes out in one message when one returns, so a slow stream sees larger messages
+   * rather than an unbounded number of them; when one fails, what waits fails with it. Default 16.
+   */
+  maxInFlight?: number;
   /** A publish not acknowledged by then fails (and the caller answers 503). */
   publishTimeoutMs?: number;
   /** Background republish of events whose append failed (see `retryLater`). */
@@ -46,20 +53,15 @@ interface Pending {
   event: CreditEvent;
 }
 
-interface Waiting {
-  events: CreditEvent[];
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 export class PublishError extends Error {
   override readonly name = 'PublishError';
 }
 
 /**
  * Group commit on the way in: the events of every operation that finishes in one tick of the
- * event loop go out as one JetStream message, and each operation resolves once that message
- * is stored. Nothing is answered before its events are durable.
+ * event loop, or while earlier appends of its partition await their acknowledgement, go out
+ * as one JetStream message, and each operation resolves once that message is stored. Nothing
+ * is answered before its events are durable.
  *
  * Events whose append failed but whose effect stays applied in Redis (a settle, a release, a
  * retired grant...) are handed back with `retryLater`: they wait in memory (bounded) and are
@@ -72,8 +74,7 @@ export class CreditEventPublisher {
   readonly #partitions: number;
   readonly #maxBatch: number;
   readonly #timeoutMs: number;
-  readonly #queues = new Map<number, Waiting[]>();
-  #scheduled = false;
+  readonly #appends: GroupCommit<CreditEvent[], undefined>;
 
   readonly #log: PublisherLog;
   readonly #maxPending: number;
@@ -97,6 +98,12 @@ export class CreditEventPublisher {
     this.#partitions = options.partitions ?? 1;
     this.#maxBatch = options.maxBatch ?? 1000;
     this.#timeoutMs = options.publishTimeoutMs ?? 2000;
+    this.#appends = new GroupCommit((partition, batch) => this.#send(Number(partition), batch), {
+      maxGroup: this.#maxBatch,
+      weight: (events) => events.length,
+      maxInFlight: options.maxInFlight ?? 16,
+      failWaitingOnError: true,
+    });
     this.#log = options.log ?? silentLog;
     this.#maxPending = Math.max(1, options.retry?.maxPending ?? 100_000);
     this.#minDelayMs = options.retry?.minDelayMs ?? 100;
@@ -126,6 +133,15 @@ export class CreditEventPublisher {
     return this.#timeoutMs;
   }
 
+  /**
+   * Every publish resolves or fails within this long of its call (a turn of a busy event loop
+   * aside): at most one timeout waiting behind the appends in flight before it (when one of
+   * them fails, it fails too), then one for its own append.
+   */
+  get publishBoundMs(): number {
+    return 2 * this.#timeoutMs;
+  }
+
   partitionOf(customerId: string): number {
     // FNV-1a: stable across processes and versions.
     let hash = 0x811c9dc5;
@@ -136,50 +152,18 @@ export class CreditEventPublisher {
     return hash % this.#partitions;
   }
 
-  /** Resolves once every event is stored in the stream; rejects (PublishError) otherwise. */
+  /**
+   * Resolves once every event is stored in the stream; rejects (PublishError) otherwise, within
+   * `publishBoundMs` of the call.
+   */
   publish(customerId: string, events: CreditEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
-    const partition = this.partitionOf(customerId);
-    return new Promise((resolve, reject) => {
-      const queue = this.#queues.get(partition) ?? [];
-      queue.push({ events, resolve, reject });
-      this.#queues.set(partition, queue);
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+    return this.#appends.submit(String(this.partitionOf(customerId)), events).then(() => {});
   }
 
-  #flush(): void {
-    this.#scheduled = false;
-    for (const [partition, queue] of this.#queues) {
-      this.#queues.delete(partition);
-      let batch: Waiting[] = [];
-      let count = 0;
-      for (const waiting of queue) {
-        if (count > 0 && count + waiting.events.length > this.#maxBatch) {
-          void this.#send(partition, batch);
-          batch = [];
-          count = 0;
-        }
-        batch.push(waiting);
-        count += waiting.events.length;
-      }
-      if (batch.length > 0) void this.#send(partition, batch);
-    }
-  }
-
-  async #send(partition: number, batch: Waiting[]): Promise<void> {
-    try {
-      await this.#append(
-        partition,
-        batch.flatMap((waiting) => waiting.events),
-      );
-      for (const waiting of batch) waiting.resolve();
-    } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
-    }
+  async #send(partition: number, batch: CreditEvent[][]): Promise<undefined[]> {
+    await this.#append(partition, batch.flat());
+    return batch.map(() => undefined);
   }
 
   /** One JetStream message; rejects (PublishError) unless it is acknowledged in time. */

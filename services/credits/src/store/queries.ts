@@ -588,6 +588,23 @@ export async function dueHoldExpiries(sql: SqlExecutor, now: Date, limit: number
   }));
 }
 
+/**
+ * Deletes up to `limit` holds that finished before `before`, oldest first; returns how many.
+ * Their ledger entries stay: only the hold's own row (replays, rebuilds) goes.
+ */
+export async function pruneFinishedHolds(sql: SqlExecutor, before: Date, limit: number): Promise<number> {
+  const { rows } = await sql.query(
+    `WITH old AS (
+       SELECT tenant, id FROM credits.holds
+       WHERE status <> 'active' AND finished_at < $1::timestamptz
+       ORDER BY finished_at LIMIT $2)
+     DELETE FROM credits.holds h USING old WHERE h.tenant = old.tenant AND h.id = old.id
+     RETURNING h.id`,
+    [before, limit],
+  );
+  return rows.length;
+}
+
 /** One grant of a customer, or null. */
 export async function findGrant(
   sql: SqlExecutor,

@@ -30,7 +30,8 @@ export function freshEmbeddedHotState(): Promise<EmbeddedHotState> {
   return EmbeddedHotState.open();
 }
 
-async function deleteByPrefix(hot: RedisHotState, prefix: string): Promise<void> {
+/** Deletes every key under `prefix` (the adapter's own prefix, as it was opened with). */
+export async function deleteByPrefix(hot: RedisHotState, prefix: string): Promise<void> {
   const redis = hot.redis;
   // SCAN's MATCH is not prefixed by ioredis, and the keys it returns carry the prefix, which
   // ioredis would add again on DEL; UNLINK through `call` with the prefix stripped avoids both.

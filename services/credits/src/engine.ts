@@ -3,6 +3,17 @@ import { AppError, GroupCommit } from '@allot/kit';
 import type { HotScript, HotState } from '@allot/kit/hot';
 import type { CreditEvent } from './domain/events.ts';
 import {
+  expiredHoldEvents,
+  type HoldReply,
+  holdEvent,
+  type ReleaseResult,
+  type ReserveResult,
+  releaseOutcome,
+  reserveOutcome,
+  type SettleResult,
+  settleOutcome,
+} from './domain/hold-replies.ts';
+import {
   addGrantScript,
   holdScript,
   loadCustomerScript,
@@ -35,6 +46,8 @@ export interface LedgerView {
   snapshot(tenant: string, customerId: string): Promise<CustomerSnapshot>;
 }
 
+export type { HoldOutcome, ReleaseResult, ReserveResult, SettleResult } from './domain/hold-replies.ts';
+
 export interface EngineOptions {
   hot: HotState;
   publisher: CreditEventPublisher;
@@ -53,25 +66,6 @@ export interface ReserveRequest extends PoolRef {
   metadata?: Record<string, unknown>;
 }
 
-export type ReserveResult =
-  | { status: 'reserved'; holdId: string; amount: bigint; expiresAt: number; available: bigint }
-  | { status: 'insufficient'; holdId: string; available: bigint }
-  | { status: 'finished'; holdId: string; outcome: HoldOutcome };
-
-export interface SettleResult {
-  holdId: string;
-  held: bigint;
-  requested: bigint;
-  settled: bigint;
-  released: bigint;
-  overage: bigint;
-  overdraft: bigint;
-  late: boolean;
-  debits: { grantId: string | null; amount: bigint }[];
-}
-
-export type HoldOutcome = { status: string; [field: string]: unknown };
-
 export interface PoolStatus {
   mode: 'hard' | 'soft';
   held: bigint;
@@ -80,19 +74,7 @@ export interface PoolStatus {
   remaining: Map<string, bigint>;
 }
 
-interface ExpiredHold {
-  holdId: string;
-  amount: string;
-  at: string;
-}
-interface Listed<T> {
-  n: number;
-  items: T[] | Record<string, never>;
-}
-interface ScriptReply {
-  status: string;
-  [field: string]: unknown;
-}
+type ScriptReply = HoldReply;
 
 /** One operation's reply, and the publication of the holds its group swept. */
 interface GroupReply {
@@ -108,10 +90,6 @@ interface HoldOp {
 }
 
 const EPOCH_KEY = 'allot:credits:epoch';
-
-function items<T>(list: Listed<T> | undefined): T[] {
-  return list && list.n > 0 ? (list.items as T[]) : [];
-}
 
 /**
  * The credits hot path. Every operation is one Lua script on the customer's keys; what it
@@ -168,51 +146,16 @@ export class CreditsEngine {
   }
 
   async #reserved(request: ReserveRequest, holdId: string, reply: ScriptReply): Promise<ReserveResult> {
-    switch (reply.status) {
-      case 'reserved':
-      case 'exists': {
-        const amount = reply.amount === undefined ? request.amount : BigInt(reply.amount as string);
-        if (reply.status === 'exists' && amount !== request.amount) {
-          throw new AppError('idempotency_conflict', 'this idempotency key was used for a different amount');
-        }
-        const expiresAt = Number(reply.expiresAt);
-        const event: CreditEvent = this.#event(
-          request,
-          `r:${holdId}`,
-          reply.status === 'reserved' ? Number(reply.at) : Date.now(),
-          {
-            type: 'hold.reserved',
-            holdId,
-            amount: amount.toString(),
-            expiresAt,
-            idempotencyKey: request.idempotencyKey ?? null,
-            metadata: request.metadata ?? null,
-          },
-        );
-        try {
-          await this.#publisher.publish(request.customerId, [event]);
-        } catch (error) {
-          // Not durable, so not granted: give the hold back without a trace, then say so.
-          if (reply.status === 'reserved') await this.#undo(request, holdId);
-          throw new AppError('unavailable', `credits could not be recorded: ${(error as Error).message}`);
-        }
-        return {
-          status: 'reserved',
-          holdId,
-          amount,
-          expiresAt,
-          available: BigInt((reply.available as string) ?? '0'),
-        };
-      }
-      case 'conflict':
-        throw new AppError('idempotency_conflict', 'this idempotency key was used for a different amount');
-      case 'insufficient':
-        return { status: 'insufficient', holdId, available: BigInt(reply.available as string) };
-      case 'finished':
-        return { status: 'finished', holdId, outcome: reply.outcome as HoldOutcome };
-      default:
-        throw new Error(`unexpected reserve reply ${reply.status}`);
+    const { result, event, fresh } = reserveOutcome(request, holdId, reply);
+    if (!event) return result;
+    try {
+      await this.#publisher.publish(request.customerId, [event]);
+    } catch (error) {
+      // Not durable, so not granted: give the hold back without a trace, then say so.
+      if (fresh) await this.#undo(request, holdId);
+      throw new AppError('unavailable', `credits could not be recorded: ${(error as Error).message}`);
     }
+    return result;
   }
 
   /** Commits `amount` of the hold (more or less than held); releases the rest. */
@@ -224,78 +167,38 @@ export class CreditsEngine {
   }
 
   async #settled(pool: PoolRef & { holdId: string }, reply: ScriptReply): Promise<SettleResult> {
-    if (reply.status === 'not_found') throw new AppError('not_found', `reservation ${pool.holdId} not found`);
-    if (reply.status === 'released_before') {
-      throw new AppError('conflict', `reservation ${pool.holdId} was released; it cannot be settled`);
-    }
-    // A late settle carries the expiry of its own hold again (see holdScript).
-    const expired = this.#expiredEvents(pool, reply.expired);
-    const outcome = reply.outcome as Record<string, unknown>;
-    const result = settleResult(pool.holdId, outcome);
-    const debits = result.debits.map((d) => ({ grantId: d.grantId, amount: d.amount.toString() }));
-    const event: CreditEvent = this.#event(pool, `s:${pool.holdId}`, Number(outcome.at), {
-      type: 'hold.settled',
-      holdId: pool.holdId,
-      held: result.held.toString(),
-      requested: result.requested.toString(),
-      debits,
-      released: result.released.toString(),
-      overage: result.overage.toString(),
-      late: result.late,
-    });
+    const { result, events } = settleOutcome(pool, pool.holdId, reply);
     try {
-      await this.#publisher.publish(pool.customerId, [event, ...expired]);
+      await this.#publisher.publish(pool.customerId, events);
     } catch (error) {
       // Applied in Redis but not durable: republished in the background, and a caller's retry
       // with the same hold id publishes the same event (same id, applied once).
-      this.#publisher.retryLater(pool.customerId, [event, ...expired]);
+      this.#publisher.retryLater(pool.customerId, events);
       throw new AppError('unavailable', `settle could not be recorded: ${(error as Error).message}`);
     }
     return result;
   }
 
   /** Returns the whole hold. Idempotent; a settled hold cannot be released. */
-  async release(
-    pool: PoolRef & { holdId: string },
-  ): Promise<{ holdId: string; released: bigint; status: string }> {
+  async release(pool: PoolRef & { holdId: string }): Promise<ReleaseResult> {
     return this.#hold(pool, 'l', [pool.holdId, '', ''], (reply) => this.#released(pool, reply));
   }
 
-  async #released(
-    pool: PoolRef & { holdId: string },
-    reply: ScriptReply,
-  ): Promise<{ holdId: string; released: bigint; status: string }> {
-    if (reply.status === 'not_found') throw new AppError('not_found', `reservation ${pool.holdId} not found`);
-    if (reply.status === 'settled') {
-      throw new AppError('conflict', `reservation ${pool.holdId} was settled; it cannot be released`);
-    }
-    const outcome = reply.outcome as Record<string, string>;
-    const amount = BigInt(outcome.amount ?? '0');
-    const reason = reply.status === 'expired' ? 'expired' : 'released';
-    const event: CreditEvent = this.#event(
-      pool,
-      `${reason === 'expired' ? 'x' : 'l'}:${pool.holdId}`,
-      Number(outcome.at),
-      {
-        type: 'hold.released',
-        holdId: pool.holdId,
-        amount: amount.toString(),
-        reason,
-      },
-    );
+  async #released(pool: PoolRef & { holdId: string }, reply: ScriptReply): Promise<ReleaseResult> {
+    const { result, event } = releaseOutcome(pool, pool.holdId, reply);
     try {
       await this.#publisher.publish(pool.customerId, [event]);
     } catch (error) {
       this.#publisher.retryLater(pool.customerId, [event]);
       throw new AppError('unavailable', `release could not be recorded: ${(error as Error).message}`);
     }
-    return { holdId: pool.holdId, released: amount, status: reason };
+    return result;
   }
 
   /** Releases holds of one pool past their TTL (the background sweeper's entry). */
   async sweep(pool: PoolRef): Promise<number> {
     const reply = await this.#run(pool, sweepScript, []);
-    const expired = this.#expiredEvents(pool, reply.expired);
+    const expired = expiredHoldEvents(pool, reply.expired);
     await this.#record(pool, expired, 'expired holds');
     return expired.length;
   }
@@ -318,7 +221,7 @@ export class CreditsEngine {
       await this.#record(
         pool,
         [
-          this.#event(pool, `od:${pool.grantId}`, Number(reply.at ?? Date.now()), {
+          holdEvent(pool, `od:${pool.grantId}`, Number(reply.at ?? Date.now()), {
             type: 'overdraft.settled',
             grantId: pool.grantId,
             amount: paid.toString(),
@@ -342,7 +245,7 @@ export class CreditsEngine {
     await this.#record(
       pool,
       [
-        this.#event(
+        holdEvent(
           pool,
           `${kind === 'voided' ? 'gv' : 'ge'}:${pool.grantId}`,
           Number(reply.at ?? Date.now()),
@@ -371,12 +274,12 @@ export class CreditsEngine {
       },
   ): Promise<void> {
     const event: CreditEvent = pool.grantId
-      ? this.#event(pool, `ge:${pool.grantId}`, pool.at, {
+      ? holdEvent(pool, `ge:${pool.grantId}`, pool.at, {
           type: 'grant.expired',
           grantId: pool.grantId,
           amount: pool.amount.toString(),
         })
-      : this.#event(pool, `x:${pool.holdId}`, pool.at, {
+      : holdEvent(pool, `x:${pool.holdId}`, pool.at, {
           type: 'hold.released',
           holdId: pool.holdId!,
           amount: pool.amount.toString(),
@@ -488,7 +391,7 @@ export class CreditsEngine {
     for (const op of ops) args.push(op.kind, ...op.args);
     const reply = await this.#run(pool, holdScript, args);
     // Best effort, like the sweeper whose work it does: on failure they are republished.
-    const swept = this.#publishQuietly(pool, this.#expiredEvents(pool, reply.swept));
+    const swept = this.#publishQuietly(pool, expiredHoldEvents(pool, reply.swept));
     return (reply.replies as ScriptReply[]).map((one) => ({ reply: one, swept }));
   }
 
@@ -515,33 +418,6 @@ export class CreditsEngine {
     });
   }
 
-  /**
-   * An event of `pool`. Not an object spread: V8 (Node 20) builds `{ ...base, more }` in a slow
-   * path, ten times the cost of the rest of a reserve.
-   */
-  #event<T extends object>(pool: PoolRef, id: string, at: number, fields: T) {
-    const base = {
-      id,
-      at,
-      tenant: pool.tenant,
-      customerId: pool.customerId,
-      creditType: pool.creditType,
-      resourceId: pool.resourceId ?? '',
-    };
-    return Object.assign(base, fields);
-  }
-
-  #expiredEvents(pool: PoolRef, list: unknown): CreditEvent[] {
-    return items(list as Listed<ExpiredHold> | undefined).map((hold) =>
-      this.#event(pool, `x:${hold.holdId}`, Number(hold.at), {
-        type: 'hold.released' as const,
-        holdId: hold.holdId,
-        amount: hold.amount,
-        reason: 'expired' as const,
-      }),
-    );
-  }
-
   /** Applied in Redis but not durable: 503, and a retry publishes the same events again. */
   async #record(pool: PoolRef, events: CreditEvent[], what: string): Promise<void> {
     try {
@@ -558,29 +434,4 @@ export class CreditsEngine {
       .publish(pool.customerId, events)
       .catch(() => this.#publisher.retryLater(pool.customerId, events));
   }
-}
-
-function settleResult(holdId: string, outcome: Record<string, unknown>): SettleResult {
-  const debits = items(outcome.debits as Listed<{ grantId: string; amount: string }>).map((d) => ({
-    grantId: d.grantId as string | null,
-    amount: BigInt(d.amount),
-  }));
-  const overdraft = BigInt((outcome.overdraft as string) ?? '0');
-  if (overdraft > 0n) debits.push({ grantId: null, amount: overdraft });
-  // A replay rebuilt from PostgreSQL carries the total, not the slices.
-  const settled =
-    typeof outcome.settled === 'string'
-      ? BigInt(outcome.settled)
-      : debits.reduce((sum, d) => sum + d.amount, 0n);
-  return {
-    holdId,
-    held: BigInt(outcome.held as string),
-    requested: BigInt(outcome.requested as string),
-    settled,
-    released: BigInt(outcome.released as string),
-    overage: BigInt(outcome.overage as string),
-    overdraft,
-    late: outcome.late === true,
-    debits,
-  };
 }

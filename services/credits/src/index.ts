@@ -4,6 +4,7 @@ export * from './domain/alerts.ts';
 export * from './domain/amount.ts';
 export * from './domain/burn-order.ts';
 export * from './domain/events.ts';
+export * from './domain/hold-replies.ts';
 export * from './engine.ts';
 export {
   type CreditsService,
@@ -11,6 +12,9 @@ export {
   creditsMigrations,
   startCredits,
 } from './service.ts';
-export type { PoolRef } from './store/keys.ts';
+export { creditsLua } from './store/hot-scripts.ts';
+export { customerKeys, type PoolRef, poolKeys, poolName, poolScriptKeys } from './store/keys.ts';
+export { StreamLedgerView } from './store/ledger-view.ts';
+export { CreditEventPublisher, type HotPathRecord, type PublisherOptions } from './store/publisher.ts';
 export { CreditsSweeper } from './sweeper.ts';
-export { CreditsWorker } from './worker/worker.ts';
+export { CreditsWorker, ledgerCaughtUp, type RecordApplier } from './worker/worker.ts';

@@ -13,7 +13,7 @@ import { CreditsEngine } from './engine.ts';
 import { StreamLedgerView } from './store/ledger-view.ts';
 import { CreditEventPublisher } from './store/publisher.ts';
 import { CreditsSweeper } from './sweeper.ts';
-import { CreditsWorker, type WorkerLog } from './worker/worker.ts';
+import { CreditsWorker, type RecordApplier, type WorkerLog } from './worker/worker.ts';
 
 export const creditsMigrations = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -35,6 +35,8 @@ export interface CreditsServiceOptions {
    * (default false: run one dispatcher per deployment; `npm start` turns it on).
    */
   webhooks?: boolean | Omit<WebhookDispatcherOptions, 'sql' | 'bus'>;
+  /** Records other services put on the hot-path stream (the gate's decisions), applied by the worker. */
+  records?: RecordApplier;
 }
 
 /**
@@ -43,6 +45,7 @@ export interface CreditsServiceOptions {
  */
 export interface CreditsService {
   engine: CreditsEngine;
+  publisher: CreditEventPublisher;
   worker: CreditsWorker | undefined;
   sweeper: CreditsSweeper | undefined;
   alerts: CreditAlerts | undefined;
@@ -75,6 +78,7 @@ export async function startCredits(options: CreditsServiceOptions): Promise<Cred
         ...(options.log ? { log: options.log } : {}),
         ...(options.registry ? { registry: options.registry } : {}),
         ...(alerts ? { hooks: alerts.hooks } : {}),
+        ...(options.records ? { records: options.records } : {}),
       })
     : undefined;
   await worker?.start();
@@ -93,6 +97,7 @@ export async function startCredits(options: CreditsServiceOptions): Promise<Cred
     : undefined;
   return {
     engine,
+    publisher,
     worker,
     sweeper,
     alerts,

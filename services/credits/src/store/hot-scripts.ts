@@ -138,6 +138,15 @@ local function finish(id, outcome, now)
 end
 `;
 
+/**
+ * The credit functions (reserve_core, settle, release, sweep_holds...) for scripts of other
+ * services that decide over a credit pool too, as the gate's decision does. They read KEYS[1]
+ * to KEYS[6] as `poolScriptKeys` orders them, so such a script passes those keys first.
+ */
+export function creditsLua(): string {
+  return `${lib}\n${holdOps}`;
+}
+
 function script(name: string, body: string): HotScript {
   return { name: `credits.${name}`, lua: `${lib}\n${body}` };
 }
@@ -173,17 +182,19 @@ local function flush_held()
 end
 
 -- A new hold of amount for ttl ms (or the earlier attempt of the same id again). fresh: the id
--- was just made up (random), so no earlier attempt or finished hold can have it.
-local function reserve(now, id, amount, ttl, fresh)
+-- was just made up (random), so no earlier attempt or finished hold can have it. Returns the
+-- status and its values: 'reserved', free, exp | 'exists', free, exp, amount |
+-- 'insufficient', free | 'finished', outcome (JSON) | 'conflict', amount.
+local function reserve_core(now, id, amount, ttl, fresh)
   local pinned = nil
   if not fresh then
     local done = redis.call('HGET', KEYS[5], id)
     if done then
       local d = cjson.decode(done)
-      if d.status ~= 'undone' then return cjson.encode({ status = 'finished', outcome = d }) end
+      if d.status ~= 'undone' then return 'finished', done end
       -- An earlier attempt was undone because its publish failed, yet its event may be in the
       -- stream: a retry is that attempt again, same amount and (while it lasts) same expiry.
-      if tonumber(d.amount) ~= amount then return cjson.encode({ status = 'conflict', amount = d.amount }) end
+      if tonumber(d.amount) ~= amount then return 'conflict', tonumber(d.amount) end
       pinned = tonumber(d.expiresAt)
     end
   end
@@ -192,12 +203,10 @@ local function reserve(now, id, amount, ttl, fresh)
     local existing = redis.call('HGET', KEYS[3], id)
     if existing then
       local a, e = hold_fields(existing)
-      return '{"status":"exists","amount":"' .. fmt(a) .. '","expiresAt":"' .. fmt(e) .. '","available":"' .. fmt(g.free) .. '"}'
+      return 'exists', g.free, e, a
     end
   end
-  if g.mode ~= 'soft' and g.free < amount then
-    return '{"status":"insufficient","available":"' .. fmt(g.free) .. '"}'
-  end
+  if g.mode ~= 'soft' and g.free < amount then return 'insufficient', g.free end
   local exp = now + ttl
   if pinned then
     if pinned > now then exp = pinned end
@@ -207,9 +216,22 @@ local function reserve(now, id, amount, ttl, fresh)
   redis.call('HSET', KEYS[3], id, fmt(amount) .. '|' .. fmt(exp))
   redis.call('ZADD', KEYS[4], fmt(exp), id)
   change_held(amount)
-  -- The reply cjson.encode would give, built by hand (every value a formatted integer).
-  return '{"status":"reserved","available":"' .. fmt(g.free) .. '","expiresAt":"' .. fmt(exp)
-    .. '","at":"' .. fmt(now) .. '"}'
+  return 'reserved', g.free, exp
+end
+
+-- reserve_core's answer as the engine reads it (JSON built by hand: every value an integer).
+local function reserve(now, id, amount, ttl, fresh)
+  local status, a, b, c = reserve_core(now, id, amount, ttl, fresh)
+  if status == 'reserved' then
+    return '{"status":"reserved","available":"' .. fmt(a) .. '","expiresAt":"' .. fmt(b) .. '","at":"' .. fmt(now) .. '"}'
+  elseif status == 'exists' then
+    return '{"status":"exists","amount":"' .. fmt(c) .. '","expiresAt":"' .. fmt(b) .. '","available":"' .. fmt(a) .. '"}'
+  elseif status == 'insufficient' then
+    return '{"status":"insufficient","available":"' .. fmt(a) .. '"}'
+  elseif status == 'finished' then
+    return '{"status":"finished","outcome":' .. a .. '}'
+  end
+  return '{"status":"conflict","amount":"' .. fmt(a) .. '"}'
 end
 
 -- Takes from grants in burn order what the pool can give without touching other holds; the

@@ -48,9 +48,25 @@ export interface PublisherLog {
 
 const silentLog: PublisherLog = { warn() {}, error() {} };
 
+/**
+ * A record of another service that must be as durable as the credit events it goes with (the
+ * gate's decisions): it travels in the same message, in `decisions` beside `events`.
+ */
+export interface HotPathRecord {
+  id: string;
+  [field: string]: unknown;
+}
+
+interface Entries {
+  events: CreditEvent[];
+  records: HotPathRecord[];
+}
+
+/** One event or one record waiting for a republish. */
 interface Pending {
   partition: number;
-  event: CreditEvent;
+  event?: CreditEvent;
+  record?: HotPathRecord;
 }
 
 export class PublishError extends Error {
@@ -74,7 +90,7 @@ export class CreditEventPublisher {
   readonly #partitions: number;
   readonly #maxBatch: number;
   readonly #timeoutMs: number;
-  readonly #appends: GroupCommit<CreditEvent[], undefined>;
+  readonly #appends: GroupCommit<Entries, undefined>;
 
   readonly #log: PublisherLog;
   readonly #maxPending: number;
@@ -100,7 +116,7 @@ export class CreditEventPublisher {
     this.#timeoutMs = options.publishTimeoutMs ?? 2000;
     this.#appends = new GroupCommit((partition, batch) => this.#send(Number(partition), batch), {
       maxGroup: this.#maxBatch,
-      weight: (events) => events.length,
+      weight: (entries) => entries.events.length + entries.records.length,
       maxInFlight: options.maxInFlight ?? 16,
       failWaitingOnError: true,
     });
@@ -156,19 +172,25 @@ export class CreditEventPublisher {
    * Resolves once every event is stored in the stream; rejects (PublishError) otherwise, within
    * `publishBoundMs` of the call.
    */
-  publish(customerId: string, events: CreditEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
-    return this.#appends.submit(String(this.partitionOf(customerId)), events).then(() => {});
+  publish(customerId: string, events: CreditEvent[], records: HotPathRecord[] = []): Promise<void> {
+    if (events.length === 0 && records.length === 0) return Promise.resolve();
+    return this.#appends.submit(String(this.partitionOf(customerId)), { events, records }).then(() => {});
   }
 
-  async #send(partition: number, batch: CreditEvent[][]): Promise<undefined[]> {
-    await this.#append(partition, batch.flat());
+  async #send(partition: number, batch: Entries[]): Promise<undefined[]> {
+    await this.#append(
+      partition,
+      batch.flatMap((entries) => entries.events),
+      batch.flatMap((entries) => entries.records),
+    );
     return batch.map(() => undefined);
   }
 
   /** One JetStream message; rejects (PublishError) unless it is acknowledged in time. */
-  async #append(partition: number, events: CreditEvent[]): Promise<void> {
-    const data = Buffer.from(JSON.stringify({ events }));
+  async #append(partition: number, events: CreditEvent[], records: HotPathRecord[]): Promise<void> {
+    const data = Buffer.from(
+      JSON.stringify(records.length > 0 ? { events, decisions: records } : { events }),
+    );
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -193,11 +215,12 @@ export class CreditEventPublisher {
    * Events of a failed `publish` whose effect stays applied in Redis: republished in the
    * background, same ids, until stored. Not for a reserve the caller undid.
    */
-  retryLater(customerId: string, events: CreditEvent[]): void {
-    if (events.length === 0) return;
+  retryLater(customerId: string, events: CreditEvent[], records: HotPathRecord[] = []): void {
+    if (events.length === 0 && records.length === 0) return;
     const partition = this.partitionOf(customerId);
     for (const event of events) this.#pending.push({ partition, event });
-    this.#metrics?.queued.inc(events.length);
+    for (const record of records) this.#pending.push({ partition, record });
+    this.#metrics?.queued.inc(events.length + records.length);
     this.#bound();
     this.#schedule(this.#delay());
   }
@@ -254,23 +277,27 @@ export class CreditEventPublisher {
     this.#pending = [];
     this.#head = 0;
     this.#inFlight = taken.length;
-    const byPartition = new Map<number, CreditEvent[]>();
-    for (const { partition, event } of taken) {
-      const list = byPartition.get(partition) ?? [];
-      list.push(event);
-      byPartition.set(partition, list);
+    const byPartition = new Map<number, Pending[]>();
+    for (const pending of taken) {
+      const list = byPartition.get(pending.partition) ?? [];
+      list.push(pending);
+      byPartition.set(pending.partition, list);
     }
     const failed: Pending[] = [];
     let stored = 0;
     await Promise.all(
-      [...byPartition].map(async ([partition, events]) => {
-        for (let i = 0; i < events.length; i += this.#maxBatch) {
-          const chunk = events.slice(i, i + this.#maxBatch);
+      [...byPartition].map(async ([partition, entries]) => {
+        for (let i = 0; i < entries.length; i += this.#maxBatch) {
+          const chunk = entries.slice(i, i + this.#maxBatch);
           try {
-            await this.#append(partition, chunk);
+            await this.#append(
+              partition,
+              chunk.flatMap((p) => (p.event ? [p.event] : [])),
+              chunk.flatMap((p) => (p.record ? [p.record] : [])),
+            );
             stored += chunk.length;
           } catch {
-            for (const event of chunk) failed.push({ partition, event });
+            failed.push(...chunk);
           }
         }
       }),
@@ -297,7 +324,9 @@ export class CreditEventPublisher {
     if (over <= 0) return;
     const droppable = Math.min(over, this.#pending.length - this.#head);
     if (droppable <= 0) return;
-    const dropped = this.#pending.slice(this.#head, this.#head + droppable).map((p) => p.event.id);
+    const dropped = this.#pending
+      .slice(this.#head, this.#head + droppable)
+      .map((p) => (p.event ?? p.record)!.id);
     this.#head += droppable;
     if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
       this.#pending = this.#pending.slice(this.#head);

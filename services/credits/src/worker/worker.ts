@@ -73,6 +73,20 @@ export interface CreditsWorkerOptions {
   registry?: Registry;
   /** Work that goes with each group commit (the credit alerts' marks, `alerts.ts`). */
   hooks?: CommitHooks;
+  /**
+   * Applies the records other services put beside the credit events (`decisions`: the gate's
+   * decision log and budget usage), in the same transaction as the events they came with.
+   */
+  records?: RecordApplier;
+}
+
+/** Another service's part of the hot-path stream, applied with the credit events. */
+export interface RecordApplier {
+  /** What of one message's `decisions` it can apply; what it cannot, it logs and leaves out. */
+  parse(raw: unknown, message: { seq: number; subject: string }): unknown[];
+  apply(tx: SqlExecutor, records: readonly unknown[]): Promise<void>;
+  /** Runs once the commit is durable; must not throw. */
+  afterCommit?(records: readonly unknown[]): void;
 }
 
 /** Work done with each group commit. */
@@ -101,6 +115,7 @@ export interface WorkerStats {
 interface Decoded {
   message: BusMessage;
   events: CreditEvent[];
+  records: unknown[];
 }
 
 export class CreditsWorker {
@@ -116,6 +131,7 @@ export class CreditsWorker {
   readonly #retryMaxMs: number;
   readonly #metrics: WorkerMetrics | undefined;
   readonly #hooks: CommitHooks;
+  readonly #records: RecordApplier | undefined;
   readonly #stats: WorkerStats = {
     eventsApplied: 0,
     ledgerEntries: 0,
@@ -146,6 +162,7 @@ export class CreditsWorker {
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
     this.#metrics = options.registry ? new WorkerMetrics(options.registry, () => this.#lag()) : undefined;
     this.#hooks = options.hooks ?? {};
+    this.#records = options.records;
   }
 
   get stats(): Readonly<WorkerStats> {
@@ -233,7 +250,12 @@ export class CreditsWorker {
 
   async #apply(messages: BusMessage[]): Promise<void> {
     const decoded = messages.map((message) => this.#decode(message)).filter((d) => d !== null);
-    for (const group of groupByEvents(decoded, this.#maxEventsPerCommit)) await this.#applyGroup(group);
+    for (const group of groupByEvents(
+      decoded,
+      this.#maxEventsPerCommit,
+      (d) => d.events.length + d.records.length,
+    ))
+      await this.#applyGroup(group);
   }
 
   async #applyGroup(decoded: Decoded[]): Promise<void> {
@@ -265,13 +287,16 @@ export class CreditsWorker {
 
   async #commit(batch: Decoded[]): Promise<void> {
     const events = batch.flatMap((d) => d.events);
+    const records = batch.flatMap((d) => d.records);
     const started = performance.now();
     const result = await this.#store.transaction(async (tx) => {
       const applied = await applyEvents(tx, events);
       await this.#hooks.inTransaction?.(tx, events);
+      if (records.length > 0) await this.#records?.apply(tx, records);
       return applied;
     });
     this.#hooks.afterCommit?.(events);
+    if (records.length > 0) this.#records?.afterCommit?.(records);
     this.#metrics?.commitSeconds.observe((performance.now() - started) / 1000);
     this.#stats.batches++;
     this.#stats.eventsApplied += result.events;
@@ -290,8 +315,10 @@ export class CreditsWorker {
 
   #decode(message: BusMessage): Decoded | null {
     let parsed: ReturnType<typeof creditEventBatch.safeParse>;
+    let raw: unknown;
     try {
-      parsed = creditEventBatch.safeParse(JSON.parse(new TextDecoder().decode(message.data)));
+      raw = JSON.parse(new TextDecoder().decode(message.data));
+      parsed = creditEventBatch.safeParse(raw);
     } catch (error) {
       return this.#malformed(message, error instanceof Error ? error.message : String(error));
     }
@@ -310,7 +337,12 @@ export class CreditsWorker {
         'credits worker: event rejected',
       );
     }
-    return { message, events };
+    const decisions = (raw as { decisions?: unknown }).decisions;
+    const records =
+      decisions === undefined || !this.#records
+        ? []
+        : this.#records.parse(decisions, { seq: message.seq, subject: message.subject });
+    return { message, events, records };
   }
 
   #malformed(message: BusMessage, problem: string): null {
@@ -348,18 +380,20 @@ export class CreditsWorker {
 export function groupByEvents<M extends { events: readonly unknown[] }>(
   messages: readonly M[],
   maxEvents: number,
+  weight: (message: M) => number = (message) => message.events.length,
 ): M[][] {
   const groups: M[][] = [];
   let group: M[] = [];
   let count = 0;
   for (const message of messages) {
-    if (group.length > 0 && count + message.events.length > maxEvents) {
+    const size = weight(message);
+    if (group.length > 0 && count + size > maxEvents) {
       groups.push(group);
       group = [];
       count = 0;
     }
     group.push(message);
-    count += message.events.length;
+    count += size;
   }
   if (group.length > 0) groups.push(group);
   return groups;

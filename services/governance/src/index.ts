@@ -1,0 +1,19 @@
+export * from './domain/limits.ts';
+export * from './domain/periods.ts';
+export * from './domain/records.ts';
+export * from './domain/scope.ts';
+export { governanceRecordApplier } from './store/applier.ts';
+export { governanceLua } from './store/hot-lua.ts';
+export {
+  type DecisionKeyOf,
+  GovernanceHotState,
+  type GovernanceHotStateOptions,
+  governanceKeys,
+} from './store/hot-state.ts';
+export {
+  applyRecords,
+  type GovernanceSnapshot,
+  governanceMigrations,
+  governanceSnapshot,
+  migrateGovernance,
+} from './store/ledger.ts';

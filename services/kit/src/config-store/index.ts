@@ -1,0 +1,14 @@
+/**
+ * Configuration documents, versioned per tenant, and their in-memory replica kept current by
+ * push (see store.ts and replica.ts). The typed model is in @allot/contracts (config).
+ */
+export { type ConfigChangeListener, ConfigReplica, type ConfigReplicaOptions } from './replica.ts';
+export {
+  type AuditEntry,
+  CONFIG_CHANGED_SUBJECT,
+  type ConfigDocument,
+  ConfigStore,
+  canonicalJson,
+  configMigrations,
+  migrateConfig,
+} from './store.ts';

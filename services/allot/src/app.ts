@@ -1,4 +1,6 @@
 import { creditsPlugin, startCredits } from '@allot/credits';
+import { gatePlugin, startGate } from '@allot/gate';
+import { governancePlugin, governanceRecordApplier, migrateGovernance } from '@allot/governance';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
@@ -12,14 +14,36 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     apiKeys,
     readiness: stores.readiness,
   });
+  // An embedded hot state starts empty with this process, and no other process publishes to
+  // its in-process stream: nothing can still be in flight, so a first load need not wait.
+  if (stores.hot.kind === 'embedded') await stores.hot.call('SET', 'allot:credits:epoch', '0');
+  // The governance tables first: the hot-path worker (run by credits) applies decisions to them.
+  await migrateGovernance(stores.sql);
   // The webhook dispatcher delivers every service's events; it runs once, with credits.
-  const credits = await startCredits({ ...stores, log: app.log, registry: app.metrics, webhooks: true });
+  const credits = await startCredits({
+    ...stores,
+    log: app.log,
+    registry: app.metrics,
+    webhooks: true,
+    records: governanceRecordApplier(app.log),
+  });
+  const gate = await startGate({ ...stores, credits, failOpen: env.ALLOT_FAIL_OPEN, log: app.log });
   await app.register(creditsPlugin, { sql: stores.sql, engine: credits.engine });
+  const shared = {
+    store: gate.config,
+    replica: gate.replica,
+    hot: stores.hot,
+    sql: stores.sql,
+    windows: gate.windows,
+  };
+  await app.register(gatePlugin, { ...shared, engine: gate.engine, catalog: gate.catalog });
+  await app.register(governancePlugin, shared);
 
   // Webhook endpoints and delivery logs, for every service's events.
   await app.register(webhooksPlugin, { sql: stores.sql });
   app.addHook('onClose', async () => {
     // Background work first (it finishes its batch), then the stores it was using.
+    await gate.close();
     await credits.close();
     await stores.close();
   });

@@ -1,4 +1,4 @@
-import { baseEnv } from '@allot/kit';
+import { baseEnv, envBoolean } from '@allot/kit';
 import { z } from 'zod';
 
 const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -8,6 +8,10 @@ export const allotEnv = baseEnv
   .extend({
     ALLOT_DATA_DIR: z.string().default('.allot/data'),
     ALLOT_TENANT: z.string().regex(idPattern, 'expected 1-128 of [A-Za-z0-9._:-]').default('default'),
+    /** When the hot state is unreachable: allow without reserving (true) or answer 503 (false, default). */
+    ALLOT_FAIL_OPEN: envBoolean.default(false),
+    /** Load the demo (a plan, two customers, a team budget) on an empty embedded store. */
+    ALLOT_DEMO: envBoolean.default(true),
   })
   .superRefine((env, ctx) => {
     // Production never runs on embedded stores or on a key printed to a terminal.

@@ -2,6 +2,7 @@ import { generateApiKey, loadConfig, runMain, StaticApiKeyStore, serve } from '@
 import { openStores } from '@allot/kit/stores';
 import { buildAllot } from './app.ts';
 import { allotEnv } from './config.ts';
+import { demoCurl, loadDemo } from './demo.ts';
 
 /** `npm start`: every Allot service in one process, on embedded stores unless URLs say otherwise. */
 async function main(): Promise<void> {
@@ -17,6 +18,9 @@ async function main(): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   const url = `http://localhost:${port}`;
+  // The demo only on embedded stores: a real database is somebody's data.
+  const embedded = stores.sql.kind === 'pglite';
+  const demo = embedded && env.ALLOT_DEMO ? await loadDemo(app, apiKey) : false;
   const kinds = [stores.sql.kind, stores.hot.kind, stores.bus.kind].join(', ');
   process.stdout.write(
     `${[
@@ -26,6 +30,12 @@ async function main(): Promise<void> {
         ? 'API key: from ALLOT_API_KEY'
         : `API key: ${apiKey}  (generated; set ALLOT_API_KEY to keep one)`,
       `Try:     curl -s ${url}/readyz`,
+      ...(demo || (embedded && env.ALLOT_DEMO)
+        ? [
+            demo ? 'Demo:    loaded (a plan, customers acme and globex with credits, a team budget)' : '',
+            `Decide:  ${demoCurl(url, apiKey)}`,
+          ].filter(Boolean)
+        : []),
       '',
     ].join('\n')}\n`,
   );

@@ -20,17 +20,21 @@ const decimal = /^-?\d{1,16}(\.\d{1,6})?$/;
  * a JSON number is read back through its shortest decimal text.
  */
 export const amount = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const text = typeof value === 'number' ? String(value) : value.trim();
-    if (!decimal.test(text)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'expected a decimal with at most 6 fractional digits, like 12.5 or "0.000001"',
-      });
-      return z.NEVER;
-    }
-    return text;
+  .codec(z.union([z.string(), z.number()]), z.string(), {
+    decode: (value, payload) => {
+      const text = typeof value === 'number' ? String(value) : value.trim();
+      if (!decimal.test(text)) {
+        payload.issues.push({
+          code: 'custom',
+          message: 'expected a decimal with at most 6 fractional digits, like 12.5 or "0.000001"',
+          input: value,
+        });
+      }
+      return text;
+    },
+    // Answers carry the canonical text as it is: a codec (not a transform) so responses can
+    // be encoded with the same schema.
+    encode: (text) => text,
   })
   .describe('an exact decimal: a number or a string with at most 6 fractional digits');
 

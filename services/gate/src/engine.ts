@@ -421,7 +421,7 @@ export class GateEngine {
   }
 
   /** Gives the whole reservation back. */
-  async release(tenant: string, id: string) {
+  async release(tenant: string, id: string): Promise<Settlement> {
     const ref = parseReservationId(id);
     if (!ref) throw new AppError('not_found', `reservation ${id} not found`);
     const pool: PoolRef = {
@@ -439,7 +439,7 @@ export class GateEngine {
       }
       const empty = {
         reservationId: id,
-        status: 'released',
+        status: 'released' as const,
         settled: '0',
         overage: '0',
         cost: null,

@@ -1,3 +1,4 @@
+export { type GatePluginOptions, gatePlugin } from './app.ts';
 export { Catalog, type CustomerView, type PricedRate, TenantCatalog } from './catalog.ts';
 export * from './domain/entitlements.ts';
 export * from './domain/formula.ts';

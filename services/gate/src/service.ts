@@ -25,6 +25,7 @@ export interface GateService {
   catalog: Catalog;
   config: ConfigStore;
   replica: ConfigReplica;
+  windows: WindowClock;
   close(): Promise<void>;
 }
 
@@ -71,6 +72,7 @@ export async function startGate(options: GateServiceOptions): Promise<GateServic
     catalog,
     config,
     replica,
+    windows,
     async close() {
       await replica.stop();
     },

@@ -1,7 +1,9 @@
+export { type GovernancePluginOptions, governancePlugin } from './app.ts';
 export * from './domain/limits.ts';
 export * from './domain/periods.ts';
 export * from './domain/records.ts';
 export * from './domain/scope.ts';
+export { entityTreeOf } from './routes/config.ts';
 export { governanceRecordApplier } from './store/applier.ts';
 export { governanceLua } from './store/hot-lua.ts';
 export {
@@ -17,3 +19,4 @@ export {
   governanceSnapshot,
   migrateGovernance,
 } from './store/ledger.ts';
+export { budgetCounters, type CounterStatus, decisionPage, findDecision } from './store/queries.ts';

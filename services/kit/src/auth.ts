@@ -37,6 +37,18 @@ export class StaticApiKeyStore implements ApiKeyStore {
   }
 }
 
+/** The tenant is the API key's, never a value from the request. */
+export function tenantOf(request: FastifyRequest): string {
+  const tenant = request.principal?.tenant;
+  if (!tenant) throw new AppError('unauthorized', 'missing API key');
+  return tenant;
+}
+
+/** Who made a change, for audit logs: the key's id, never the key. */
+export function actorOf(request: FastifyRequest): string {
+  return `key:${request.principal?.keyId ?? 'unknown'}`;
+}
+
 export function hasScope(principal: Principal, needed: Scope): boolean {
   return principal.scopes.includes('admin') || principal.scopes.includes(needed);
 }

@@ -1,6 +1,7 @@
 export { type AllotApp, type AppOptions, createApp } from './app.ts';
 export {
   type ApiKeyStore,
+  actorOf,
   generateApiKey,
   hashApiKey,
   hasScope,
@@ -8,6 +9,7 @@ export {
   type Scope,
   StaticApiKeyStore,
   scopes,
+  tenantOf,
 } from './auth.ts';
 export { type BaseEnv, baseEnv, ConfigError, envBoolean, loadConfig, urlVariable } from './config.ts';
 export {

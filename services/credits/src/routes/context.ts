@@ -1,6 +1,4 @@
-import { AppError } from '@allot/kit';
 import type { SqlStore } from '@allot/kit/sql';
-import type { FastifyRequest } from 'fastify';
 import type { CreditsEngine } from '../engine.ts';
 
 /** What every credits route is given. */
@@ -9,11 +7,6 @@ export interface CreditsRoutesOptions {
   engine: CreditsEngine;
 }
 
-/** The tenant is the API key's, never a value from the request. */
-export function tenantOf(request: FastifyRequest): string {
-  const tenant = request.principal?.tenant;
-  if (!tenant) throw new AppError('unauthorized', 'missing API key');
-  return tenant;
-}
+export { tenantOf } from '@allot/kit';
 
 export const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());

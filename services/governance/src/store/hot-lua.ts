@@ -24,6 +24,7 @@
  * Portability rules as in the credits scripts: integers only, fmt() for every number sent back.
  */
 export const governanceLua = `
+local function fmt(n) return string.format('%d', n) end
 local RS = '\\30'
 local ONE = 1000000
 local function cf(cid, field) return cid .. RS .. field end

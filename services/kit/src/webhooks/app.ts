@@ -1,12 +1,7 @@
-/**
- * The webhook endpoints API, for every service's events:
- * `PUT /v1/webhooks/{id}`, `GET /v1/webhooks`, `DELETE /v1/webhooks/{id}` (admin) and
- * `GET /v1/webhooks/{id}/deliveries` (read). Endpoints belong to the API key's tenant.
- */
-import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
 import type { AllotApp } from '../app.ts';
+import { tenantOf } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import type { SqlStore } from '../sql/port.ts';
 import { migrateWebhooks } from './migrations.ts';
@@ -96,13 +91,6 @@ function view(endpoint: WebhookEndpoint): z.infer<typeof webhookView> {
     createdAt: endpoint.createdAt.toISOString(),
     updatedAt: endpoint.updatedAt.toISOString(),
   };
-}
-
-/** The tenant is the API key's, never a value from the request. */
-function tenantOf(request: FastifyRequest): string {
-  const tenant = request.principal?.tenant;
-  if (!tenant) throw new AppError('unauthorized', 'missing API key');
-  return tenant;
 }
 
 /** Applies the `webhooks` migrations on registration, then serves the routes. */

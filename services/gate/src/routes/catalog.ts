@@ -1,0 +1,107 @@
+/**
+ * The catalog's configuration routes: features, plans, add-ons, customers and subscriptions.
+ * They write to the data plane's configuration store (the control plane will sit in front of
+ * it later, with the same documents) and check what needs the rest of the configuration:
+ * features exist, formulas compile, a subscription's plan and add-ons exist.
+ */
+import { config, id } from '@allot/contracts';
+import type { AllotApp } from '@allot/kit';
+import { type ConfigReplica, type ConfigStore, documentRoutes } from '@allot/kit/config-store';
+import { z } from 'zod';
+import { compileFormula, FormulaError } from '../domain/formula.ts';
+
+export interface ConfigRoutesOptions {
+  store: ConfigStore;
+  replica: ConfigReplica;
+}
+
+function planProblem(replica: ConfigReplica, tenant: string, plan: config.PlanBody): string | null {
+  for (const [i, e] of plan.entitlements.entries()) {
+    if (!replica.get(tenant, 'feature', e.feature))
+      return `entitlements.${i}.feature: feature '${e.feature}' not found`;
+  }
+  for (const [i, r] of plan.creditRates.entries()) {
+    if (!replica.get(tenant, 'feature', r.feature))
+      return `creditRates.${i}.feature: feature '${r.feature}' not found`;
+    if (r.formula !== undefined) {
+      try {
+        compileFormula(r.formula);
+      } catch (error) {
+        if (error instanceof FormulaError) return `creditRates.${i}.formula: ${error.message}`;
+        throw error;
+      }
+    }
+  }
+  return null;
+}
+
+export function catalogRoutes(app: AllotApp, { store, replica }: ConfigRoutesOptions): void {
+  const keyParams = z.object({ key: id });
+  documentRoutes(app, {
+    store,
+    replica,
+    kind: 'feature',
+    tag: 'catalog',
+    noun: 'feature',
+    path: '/v1/features/:key',
+    params: keyParams,
+    docId: (p) => p.key,
+    paramsOf: (key) => ({ key }),
+    body: config.featureBody,
+    list: { path: '/v1/features' },
+  });
+  for (const kind of ['plan', 'addon'] as const) {
+    documentRoutes(app, {
+      store,
+      replica,
+      kind,
+      tag: 'catalog',
+      noun: kind === 'plan' ? 'plan' : 'add-on',
+      path: `/v1/${kind}s/:key`,
+      params: keyParams,
+      docId: (p) => p.key,
+      paramsOf: (key) => ({ key }),
+      body: config.planBody,
+      check: (tenant, _, body) => planProblem(replica, tenant, body),
+      list: { path: `/v1/${kind}s` },
+    });
+  }
+  documentRoutes(app, {
+    store,
+    replica,
+    kind: 'customer',
+    tag: 'customers',
+    noun: 'customer',
+    path: '/v1/customers/:customerId',
+    params: z.object({ customerId: id }),
+    docId: (p) => p.customerId,
+    paramsOf: (customerId) => ({ customerId }),
+    body: config.customerBody,
+    list: { path: '/v1/customers' },
+  });
+  documentRoutes(app, {
+    store,
+    replica,
+    kind: 'subscription',
+    tag: 'customers',
+    noun: 'subscription',
+    path: '/v1/customers/:customerId/subscription',
+    params: z.object({ customerId: id }),
+    docId: (p) => p.customerId,
+    paramsOf: (customerId) => ({ customerId }),
+    body: config.subscriptionBody,
+    check: (tenant, params, body) => {
+      if (!replica.get(tenant, 'customer', params.customerId))
+        return `customer '${params.customerId}' not found`;
+      if (!replica.get(tenant, 'plan', body.plan)) return `plan: plan '${body.plan}' not found`;
+      for (const [i, addon] of body.addons.entries()) {
+        if (!replica.get(tenant, 'addon', addon)) return `addons.${i}: add-on '${addon}' not found`;
+      }
+      for (const [i, e] of body.overrides.entries()) {
+        if (!replica.get(tenant, 'feature', e.feature))
+          return `overrides.${i}.feature: feature '${e.feature}' not found`;
+      }
+      return null;
+    },
+  });
+}

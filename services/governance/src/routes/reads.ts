@@ -29,7 +29,10 @@ export interface GovernanceReadRoutesOptions {
 
 const counterView = z.object({
   scope: z.record(z.string(), z.string()).describe('the scope with * filled in'),
-  period: z.object({ start: z.string(), end: z.string() }).nullable().describe('null for a rolling window'),
+  period: z
+    .object({ start: z.string(), end: z.string() })
+    .nullable()
+    .describe('the calendar period now; null for a rolling window or one that never resets'),
   limit: z.string(),
   used: z.string().describe('settled in the period (a rate limit: counted when allowed)'),
   held: z.string().describe('reserved and not yet settled (a concurrency limit: in flight)'),
@@ -131,9 +134,10 @@ export function governanceReadRoutes(app: AllotApp, options: GovernanceReadRoute
             spec.kind === 'concurrency' ? c.held : spec.kind === 'rate' ? c.used : c.used + c.held;
           return {
             scope: { ...spec.scope, ...c.values },
-            period: window
-              ? { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() }
-              : null,
+            period:
+              window && window.end < Number.MAX_SAFE_INTEGER
+                ? { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() }
+                : null,
             limit: formatAmount(spec.limit),
             used: formatAmount(c.used),
             held: formatAmount(c.held),

@@ -1,6 +1,6 @@
 import { creditsPlugin, startCredits } from '@allot/credits';
 import { gatePlugin, startGate } from '@allot/gate';
-import { governancePlugin, governanceRecordApplier, migrateGovernance } from '@allot/governance';
+import { BudgetAlerts, governancePlugin, governanceRecordApplier, migrateGovernance } from '@allot/governance';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
@@ -19,14 +19,16 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
   if (stores.hot.kind === 'embedded') await stores.hot.call('SET', 'allot:credits:epoch', '0');
   // The governance tables first: the hot-path worker (run by credits) applies decisions to them.
   await migrateGovernance(stores.sql);
+  const budgetAlerts = new BudgetAlerts({ sql: stores.sql, bus: stores.bus, log: app.log });
   // The webhook dispatcher delivers every service's events; it runs once, with credits.
   const credits = await startCredits({
     ...stores,
     log: app.log,
     registry: app.metrics,
     webhooks: true,
-    records: governanceRecordApplier(app.log),
+    records: governanceRecordApplier({ log: app.log, onAlerts: () => budgetAlerts.wake() }),
   });
+  await budgetAlerts.start();
   const gate = await startGate({ ...stores, credits, failOpen: env.ALLOT_FAIL_OPEN, log: app.log });
   await app.register(creditsPlugin, { sql: stores.sql, engine: credits.engine });
   const shared = {
@@ -45,6 +47,7 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     // Background work first (it finishes its batch), then the stores it was using.
     await gate.close();
     await credits.close();
+    await budgetAlerts.stop();
     await stores.close();
   });
   return app;

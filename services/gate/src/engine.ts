@@ -70,6 +70,8 @@ export interface GateEngineOptions {
   log?: { warn(obj: object, msg: string): void };
   /** Most operations of one customer and pool in one script call. Default 128. */
   maxGroup?: number;
+  /** The time periods are computed at (tests move it with the embedded hot state's clock). */
+  clock?: () => number;
 }
 
 interface Counter {
@@ -105,6 +107,7 @@ export class GateEngine {
   readonly #failOpen: boolean;
   readonly #log: GateEngineOptions['log'];
   readonly #groups: GroupCommit<{ pool: PoolRef; args: string[] }, OpReply>;
+  readonly #clock: () => number;
 
   constructor(options: GateEngineOptions) {
     this.#hot = options.hot;
@@ -115,6 +118,7 @@ export class GateEngine {
     this.#windows = options.windows;
     this.#failOpen = options.failOpen ?? false;
     this.#log = options.log;
+    this.#clock = options.clock ?? Date.now;
     this.#groups = new GroupCommit((_, ops) => this.#runGroup(ops), { maxGroup: options.maxGroup ?? 128 });
   }
 
@@ -487,7 +491,7 @@ export class GateEngine {
     request: { units: bigint; cost: bigint | null; creditType: string | null },
   ): Counter[] {
     const out: Counter[] = [];
-    const now = Date.now();
+    const now = this.#clock();
     const entitlementLimit = view.entitlementLimits.get(feature);
     const consider = (spec: LimitSpec) => {
       if (!scopeMatches(spec.scope, dims)) return;

@@ -18,6 +18,8 @@ export interface GateServiceOptions {
   /** How often the configuration replica polls for changes it was not told about. Default 1 s. */
   configPollMs?: number;
   log?: { warn(obj: object, msg: string): void };
+  /** Tests only: the time periods are computed at. */
+  clock?: () => number;
 }
 
 export interface GateService {
@@ -56,6 +58,7 @@ export async function startGate(options: GateServiceOptions): Promise<GateServic
     publishBoundMs: options.credits.publisher.publishBoundMs,
     windows,
     decisionKey: GateEngine.decisionKey,
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const engine = new GateEngine({
     hot: options.hot,
@@ -65,6 +68,7 @@ export async function startGate(options: GateServiceOptions): Promise<GateServic
     governance,
     windows,
     ...(options.failOpen ? { failOpen: true } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
   return {

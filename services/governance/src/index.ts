@@ -20,3 +20,4 @@ export {
   migrateGovernance,
 } from './store/ledger.ts';
 export { budgetCounters, type CounterStatus, decisionPage, findDecision } from './store/queries.ts';
+export { BUDGET_ALERT, BudgetAlerts, type BudgetAlertsOptions } from './alerts.ts';

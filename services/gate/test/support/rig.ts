@@ -37,30 +37,44 @@ export interface GateRig {
     amount: bigint,
     options?: { creditType?: string; resourceId?: string },
   ): Promise<void>;
+  /** Another gate process on the same stores: its own configuration replica and engine. */
+  another(options?: { failOpen?: boolean }): Promise<GateService>;
   close(): Promise<void>;
 }
 
-export async function openGateRig(backend: Backend, options: { failOpen?: boolean } = {}): Promise<GateRig> {
+export interface GateRigOptions {
+  failOpen?: boolean;
+  /** The embedded hot state's clock and the gate's (periods), for tests that move time. */
+  clock?: () => number;
+  /** Real backends: this hot state instead of a fresh prefix on the shared Redis. */
+  hot?: HotState;
+}
+
+export async function openGateRig(backend: Backend, options: GateRigOptions = {}): Promise<GateRig> {
   const cleanups: (() => Promise<void>)[] = [];
   let sql: SqlStore;
   let hot: HotState;
   let bus: Bus;
   if (backend === 'real') {
     const db = await freshPgDatabase();
-    const redis = await freshRedisHotState();
     const nats = await freshNatsBus();
     sql = db.store;
-    hot = redis;
     bus = nats.bus;
     cleanups.push(
       () => nats.cleanup(),
-      () => redis.cleanup(),
       () => db.drop(),
     );
+    if (options.hot) {
+      hot = options.hot;
+    } else {
+      const redis = await freshRedisHotState();
+      hot = redis;
+      cleanups.unshift(() => redis.cleanup());
+    }
   } else {
     const pglite = await freshPgliteStore();
     const embedded = await freshEmbeddedBus();
-    hot = await EmbeddedHotState.open();
+    hot = await EmbeddedHotState.open(options.clock ? { clock: options.clock } : {});
     sql = pglite;
     bus = embedded.bus;
     cleanups.push(
@@ -74,7 +88,15 @@ export async function openGateRig(backend: Backend, options: { failOpen?: boolea
   const { migrateGovernance } = await import('@allot/governance');
   await migrateGovernance(sql);
   const credits = await startCredits({ sql, hot, bus, alerts: false, records: governanceRecordApplier() });
-  const gate = await startGate({ sql, hot, bus, credits, configPollMs: 200, ...options });
+  const gate = await startGate({
+    sql,
+    hot,
+    bus,
+    credits,
+    configPollMs: 200,
+    ...(options.failOpen ? { failOpen: true } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   const tenant = `t${randomUUID().slice(0, 8)}`;
   return {
     tenant,
@@ -100,6 +122,8 @@ export async function openGateRig(backend: Backend, options: { failOpen?: boolea
         resourceId: grantOptions.resourceId ?? '',
         amount,
         category: 'paid',
+        // In effect since ever: tests that move the clock may start before the wall clock.
+        effectiveAt: new Date(0),
         expiresAt: null,
         costBasis: null,
         metadata: {},
@@ -114,6 +138,11 @@ export async function openGateRig(backend: Backend, options: { failOpen?: boolea
         amount: grant.amount,
         meta: hotGrantMeta(grant),
       });
+    },
+    async another(more = {}) {
+      const other = await startGate({ sql, hot, bus, credits, configPollMs: 1000, ...more });
+      cleanups.unshift(() => other.close());
+      return other;
     },
     async close() {
       await gate.close();

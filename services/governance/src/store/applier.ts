@@ -8,7 +8,11 @@ import { applyRecords } from './ledger.ts';
  * messages. A record that does not parse is logged and left out; the rest of its message
  * still applies.
  */
-export function governanceRecordApplier(log?: { error(obj: object, msg: string): void }) {
+export function governanceRecordApplier(
+  options: { log?: { error(obj: object, msg: string): void }; onAlerts?: () => void } = {},
+) {
+  const { log } = options;
+  let raised = false;
   return {
     parse(raw: unknown, message: { seq: number; subject: string }): GovernanceRecord[] {
       if (!Array.isArray(raw)) {
@@ -24,7 +28,15 @@ export function governanceRecordApplier(log?: { error(obj: object, msg: string):
       return out;
     },
     async apply(tx: SqlExecutor, records: readonly unknown[]): Promise<void> {
-      await applyRecords(tx, records as GovernanceRecord[]);
+      const { alerts } = await applyRecords(tx, records as GovernanceRecord[]);
+      if (alerts > 0) raised = true;
+    },
+    afterCommit(): void {
+      // Alerts are in the outbox with the commit; the publisher takes them from there.
+      if (raised) {
+        raised = false;
+        options.onAlerts?.();
+      }
     },
   };
 }

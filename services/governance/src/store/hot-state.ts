@@ -55,6 +55,7 @@ export interface GovernanceHotStateOptions {
   publishBoundMs: number;
   windows: WindowClock;
   decisionKey: DecisionKeyOf;
+  clock?: () => number;
 }
 
 export class GovernanceHotState {
@@ -86,7 +87,7 @@ export class GovernanceHotState {
     specOf: (id: string) => LimitSpec | undefined,
   ): Promise<void> {
     const { hot, sql, windows } = this.#options;
-    const now = Date.now();
+    const now = (this.#options.clock ?? Date.now)();
     const epoch = await hot.call('GET', EPOCH_KEY);
     const since = epoch === null ? now : Number(epoch);
     if (epoch === null) await hot.call('SET', EPOCH_KEY, String(now), 'NX');

@@ -3,22 +3,34 @@
  * reservation) and the usage of every counter per window. Applied from the hot-path stream in
  * the worker's group commit, idempotently by record id, in any order.
  */
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { parseAmount } from '@allot/contracts/amount';
+import { migrateConfig } from '@allot/kit/config-store';
 import { migrate, type SqlExecutor, type SqlStore } from '@allot/kit/sql';
+import { parseCounterId } from '../domain/scope.ts';
 import type { GovernanceRecord, Part } from '../domain/records.ts';
 
 export const governanceMigrations = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-export function migrateGovernance(sql: SqlStore): Promise<string[]> {
+/** The governance schema, and the configuration schema its alerts read budgets from. */
+export async function migrateGovernance(sql: SqlStore): Promise<string[]> {
+  await migrateConfig(sql);
   return migrate(sql, { schema: 'governance', dir: governanceMigrations });
 }
 
 const TIME = (column: string) =>
   `CASE WHEN ${column} IS NULL THEN NULL ELSE to_timestamp(${column} / 1000.0) END`;
 
-/** Applies a batch of records in the caller's transaction; returns how many were new. */
-export async function applyRecords(tx: SqlExecutor, records: readonly GovernanceRecord[]): Promise<number> {
-  if (records.length === 0) return 0;
+/**
+ * Applies a batch of records in the caller's transaction; returns how many were new and how
+ * many budget alerts they raised.
+ */
+export async function applyRecords(
+  tx: SqlExecutor,
+  records: readonly GovernanceRecord[],
+): Promise<{ applied: number; alerts: number }> {
+  if (records.length === 0) return { applied: 0, alerts: 0 };
   const ids = [...new Map(records.map((r) => [`${r.tenant}\u0000${r.id}`, r])).values()];
   const { rows } = await tx.query<{ tenant: string; id: string }>(
     `INSERT INTO governance.applied (tenant, id)
@@ -28,7 +40,7 @@ export async function applyRecords(tx: SqlExecutor, records: readonly Governance
   );
   const fresh = new Set(rows.map((row) => `${row.tenant}\u0000${row.id}`));
   const apply = ids.filter((r) => fresh.has(`${r.tenant}\u0000${r.id}`));
-  if (apply.length === 0) return 0;
+  if (apply.length === 0) return { applied: 0, alerts: 0 };
 
   const decisions = [];
   const ends = [];
@@ -147,18 +159,97 @@ export async function applyRecords(tx: SqlExecutor, records: readonly Governance
       [JSON.stringify(ends)],
     );
   }
+  let alerts = 0;
   if (usage.size > 0) {
-    await tx.query(
+    const { rows: totals } = await tx.query<UsageTotal>(
       `INSERT INTO governance.usage AS u (tenant, customer_id, counter_id, window_start, used)
        SELECT tenant, customer_id, counter_id, window_start, used
        FROM json_to_recordset($1::json) AS r (tenant text, customer_id text, counter_id text, window_start bigint, used bigint)
        ORDER BY tenant, customer_id, counter_id, window_start
        ON CONFLICT (tenant, customer_id, counter_id, window_start)
-       DO UPDATE SET used = u.used + excluded.used, updated_at = now()`,
+       DO UPDATE SET used = u.used + excluded.used, updated_at = now()
+       RETURNING tenant, customer_id, counter_id, window_start, used`,
       [JSON.stringify([...usage.values()].map((row) => ({ ...row, used: row.used.toString() })))],
     );
+    alerts = await queueBudgetAlerts(
+      tx,
+      totals.map((t) => {
+        const delta = usage.get(`${t.tenant}\u0000${t.customer_id}\u0000${t.counter_id}\u0000${t.window_start}`)?.used ?? 0n;
+        return { ...t, used: BigInt(t.used), before: BigInt(t.used) - delta };
+      }),
+    );
   }
-  return apply.length;
+  return { applied: apply.length, alerts };
+}
+
+interface UsageTotal {
+  tenant: string;
+  customer_id: string;
+  counter_id: string;
+  window_start: string;
+  used: string;
+}
+
+/**
+ * The thresholds the usage just applied crossed, for calendar and lifetime budgets (a rolling
+ * window has no period to alert once in), queued once per counter, period and threshold.
+ */
+async function queueBudgetAlerts(
+  tx: SqlExecutor,
+  totals: readonly (Omit<UsageTotal, 'used'> & { used: bigint; before: bigint })[],
+): Promise<number> {
+  const budgetIds = new Map<string, { tenant: string; id: string }>();
+  for (const t of totals) {
+    const id = parseCounterId(t.counter_id).budgetId;
+    budgetIds.set(`${t.tenant}\u0000${id}`, { tenant: t.tenant, id });
+  }
+  const { rows: docs } = await tx.query<{ tenant: string; id: string; body: Record<string, unknown> }>(
+    `SELECT d.tenant, d.id, d.body FROM config.documents d
+     JOIN json_to_recordset($1::json) AS b (tenant text, id text) ON d.tenant = b.tenant AND d.id = b.id
+     WHERE d.kind = 'budget' AND NOT d.deleted`,
+    [JSON.stringify([...budgetIds.values()])],
+  );
+  const budgets = new Map(docs.map((d) => [`${d.tenant}\u0000${d.id}`, d.body]));
+  const alerts = [];
+  for (const t of totals) {
+    const budgetId = parseCounterId(t.counter_id).budgetId;
+    const body = budgets.get(`${t.tenant}\u0000${budgetId}`);
+    if (!body || (body.kind ?? 'budget') !== 'budget' || String(body.period).startsWith('rolling:')) continue;
+    let limit: bigint;
+    try {
+      limit = parseAmount(String(body.limit));
+    } catch {
+      continue;
+    }
+    if (limit <= 0n) continue;
+    for (const threshold of (body.alerts as number[] | undefined) ?? []) {
+      // used >= threshold * limit, in integers: threshold has at most 6 fractional digits here.
+      const mark = (limit * BigInt(Math.round(threshold * 1_000_000))) / 1_000_000n;
+      if (t.before < mark && t.used >= mark) {
+        alerts.push({
+          tenant: t.tenant,
+          id: `${budgetId}:${createHash('sha256').update(`${t.counter_id}\u0000${t.window_start}\u0000${threshold}`).digest('base64url').slice(0, 22)}`,
+          budget_id: budgetId,
+          customer_id: t.customer_id,
+          counter_id: t.counter_id,
+          window_start: t.window_start,
+          threshold,
+          used: t.used.toString(),
+          limit: limit.toString(),
+        });
+      }
+    }
+  }
+  if (alerts.length === 0) return 0;
+  const { rows } = await tx.query(
+    `INSERT INTO governance.alerts (tenant, id, budget_id, customer_id, counter_id, window_start, threshold, used, "limit")
+     SELECT tenant, id, budget_id, customer_id, counter_id, window_start, threshold, used, "limit"
+     FROM json_to_recordset($1::json) AS r (tenant text, id text, budget_id text, customer_id text, counter_id text,
+       window_start bigint, threshold numeric, used bigint, "limit" bigint)
+     ON CONFLICT DO NOTHING RETURNING id`,
+    [JSON.stringify(alerts)],
+  );
+  return rows.length;
 }
 
 /** The window (calendar) or bucket (rolling) an allowed decision's rate part counted in. */

@@ -4,10 +4,11 @@
  * default) or allows without reserving (fail-open), and decides normally again once Redis is
  * back (rebuilt from PostgreSQL).
  */
+
+import { AppError } from '@allot/kit';
 import { RedisHotState } from '@allot/kit/hot';
 import { until } from '@allot/kit/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '@allot/kit';
 import { type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
 import { RedisServer, stopAll } from './support/servers.ts';
 
@@ -23,7 +24,13 @@ async function catalog(rig: GateRig): Promise<void> {
   await rig.grant('acme', 100_000_000n);
 }
 
-const request = { customerId: 'acme', feature: 'llm-tokens', units: '1000', dimensions: { agent: 'a7' }, ttlMs: 60_000 };
+const request = {
+  customerId: 'acme',
+  feature: 'llm-tokens',
+  units: '1000',
+  dimensions: { agent: 'a7' },
+  ttlMs: 60_000,
+};
 
 describe('gate faults', () => {
   const rigs: GateRig[] = [];
@@ -40,13 +47,21 @@ describe('gate faults', () => {
     expect((await other.engine.decide(rig.tenant, request)).decision).toBe('allow');
     await rig.put('block', 'kill-a7', { scope: { agent: 'a7' } });
     const started = Date.now();
-    await until('the block on the other gate', async () => {
-      const d = await other.engine.decide(rig.tenant, request);
-      return d.reason === 'blocked';
-    }, 1000);
+    await until(
+      'the block on the other gate',
+      async () => {
+        const d = await other.engine.decide(rig.tenant, request);
+        return d.reason === 'blocked';
+      },
+      1000,
+    );
     expect(Date.now() - started).toBeLessThan(1000);
     await rig.remove('block', 'kill-a7');
-    await until('the unblock on the other gate', async () => (await other.engine.decide(rig.tenant, request)).decision === 'allow', 1000);
+    await until(
+      'the unblock on the other gate',
+      async () => (await other.engine.decide(rig.tenant, request)).decision === 'allow',
+      1000,
+    );
   });
 
   it.each([false, true])('with Redis down (fail-open %s), then back empty', async (failOpen) => {
@@ -58,7 +73,14 @@ describe('gate faults', () => {
     const first = await rig.gate.engine.decide(rig.tenant, request);
     expect(first.decision).toBe('allow');
     await redis.kill();
-    await until('the client to notice', async () => (await hot.ping().then(() => false, () => true)));
+    await until(
+      'the client to notice',
+      async () =>
+        await hot.ping().then(
+          () => false,
+          () => true,
+        ),
+    );
     if (failOpen) {
       const d = await rig.gate.engine.decide(rig.tenant, request);
       expect(d).toMatchObject({ decision: 'allow', reservationId: null, decidedBy: 'fail_open' });
@@ -69,10 +91,14 @@ describe('gate faults', () => {
     }
     // Back, but empty: the customer is rebuilt from PostgreSQL, the first hold included.
     await redis.start();
-    await until('decisions again', async () => {
-      const d = await rig.gate.engine.decide(rig.tenant, request).catch(() => null);
-      return d?.decision === 'allow' && d.reservationId !== null;
-    }, 20_000);
+    await until(
+      'decisions again',
+      async () => {
+        const d = await rig.gate.engine.decide(rig.tenant, request).catch(() => null);
+        return d?.decision === 'allow' && d.reservationId !== null;
+      },
+      20_000,
+    );
     const settled = await rig.gate.engine.settle(rig.tenant, first.reservationId!, { units: '500' });
     expect(settled).toMatchObject({ status: 'settled', settled: '1', released: '1' });
     await hot.close();

@@ -89,7 +89,8 @@ describe.each<Backend>(['embedded', 'real'])('governance on %s', (backend) => {
     const held = await decide(3000, { agent: 'a1' }); // held 6, a1's slot taken
     expect(held.decision).toBe('allow');
     const status = async () =>
-      (await rig.ok<{ counters: { used: string; held: string }[] }>('GET', '/v1/budgets/monthly/status')).counters;
+      (await rig.ok<{ counters: { used: string; held: string }[] }>('GET', '/v1/budgets/monthly/status'))
+        .counters;
     expect(await status()).toMatchObject([{ used: '4', held: '6' }]);
     // Wait until the worker has the stream, then lose everything Redis held for the tenant.
     await until('the decision log', async () => {
@@ -102,7 +103,9 @@ describe.each<Backend>(['embedded', 'real'])('governance on %s', (backend) => {
     expect(await status()).toMatchObject([{ used: '4', held: '8' }]);
     // ...the agent's slot is still taken, and the reservation still settles.
     expect(await decide(1000, { agent: 'a1' })).toMatchObject({ reason: 'concurrency_limited' });
-    expect(await rig.ok('POST', `/v1/reservations/${held.reservationId}/settle`, { units: 1000 })).toMatchObject({
+    expect(
+      await rig.ok('POST', `/v1/reservations/${held.reservationId}/settle`, { units: 1000 }),
+    ).toMatchObject({
       settled: '2',
       released: '4',
     });

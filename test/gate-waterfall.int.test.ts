@@ -16,7 +16,14 @@ interface Decision {
   retryAfterMs: number | null;
   cost: { creditType: string; amount: string } | null;
   balance: { creditType: string; available: string } | null;
-  limits: { id: string; kind: string; scope: Record<string, string>; limit: string; used: string; remaining: string }[];
+  limits: {
+    id: string;
+    kind: string;
+    scope: Record<string, string>;
+    limit: string;
+    used: string;
+    remaining: string;
+  }[];
   config: Record<string, unknown>;
 }
 
@@ -40,10 +47,12 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
     return res.body;
   };
   const status = async (budget: string) =>
-    (await rig.ok<{ counters: { scope: Record<string, string>; used: string; held: string }[] }>(
-      'GET',
-      `/v1/budgets/${budget}/status`,
-    )).counters;
+    (
+      await rig.ok<{ counters: { scope: Record<string, string>; used: string; held: string }[] }>(
+        'GET',
+        `/v1/budgets/${budget}/status`,
+      )
+    ).counters;
 
   it('allows with the cost, the balance, the limits that applied and the config values', async () => {
     await rig.ok('PUT', '/v1/budgets/monthly', { customerId: 'acme', period: 'month', limit: '50' });
@@ -60,7 +69,10 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
   });
 
   it('denies an unknown customer, an unknown feature, and a feature the plan lacks', async () => {
-    expect(await decide({ customerId: 'nobody' })).toMatchObject({ decision: 'deny', reason: 'customer_not_found' });
+    expect(await decide({ customerId: 'nobody' })).toMatchObject({
+      decision: 'deny',
+      reason: 'customer_not_found',
+    });
     expect(await decide({ feature: 'no-such-feature' })).toMatchObject({ reason: 'feature_not_found' });
     expect(await decide({ feature: 'export' })).toMatchObject({
       reason: 'not_entitled',
@@ -88,13 +100,17 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
     });
     expect(await decide({ dimensions: { agent: 'other' } })).toMatchObject({ decision: 'allow' });
     await rig.ok('PUT', '/v1/blocks/no-gpt5', { scope: { model: 'gpt-5' } });
-    expect(await decide({ customerId: 'globex', dimensions: { model: 'gpt-5' } })).toMatchObject({ reason: 'blocked' });
+    expect(await decide({ customerId: 'globex', dimensions: { model: 'gpt-5' } })).toMatchObject({
+      reason: 'blocked',
+    });
     await rig.ok('PUT', '/v1/blocks/acme', { scope: { customerId: 'acme' } });
     expect(await decide({})).toMatchObject({ reason: 'blocked', decidedBy: 'block:acme' });
     for (const id of ['runaway-team', 'no-gpt5', 'acme']) {
       expect((await rig.call('DELETE', `/v1/blocks/${id}`)).status).toBe(204);
     }
-    expect(await decide({ dimensions: { agent: 'a7', model: 'gpt-5' } })).toMatchObject({ decision: 'allow' });
+    expect(await decide({ dimensions: { agent: 'a7', model: 'gpt-5' } })).toMatchObject({
+      decision: 'allow',
+    });
   });
 
   it('rate-limits requests per window, with retryAfterMs', async () => {
@@ -157,7 +173,12 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
     await rig.ok('PUT', '/v1/customers/acme/entities/t1', { type: 'team' });
     await rig.ok('PUT', '/v1/customers/acme/entities/a1', { type: 'agent', parentId: 't1' });
     await rig.ok('PUT', '/v1/customers/acme/entities/a2', { type: 'agent', parentId: 't1' });
-    await rig.ok('PUT', '/v1/budgets/team', { customerId: 'acme', scope: { team: 't1' }, period: 'day', limit: '5' });
+    await rig.ok('PUT', '/v1/budgets/team', {
+      customerId: 'acme',
+      scope: { team: 't1' },
+      period: 'day',
+      limit: '5',
+    });
     expect(await decide({ dimensions: { agent: 'a1' } })).toMatchObject({ decision: 'allow' });
     expect(await decide({ dimensions: { agent: 'a2' } })).toMatchObject({ decision: 'allow' });
     expect(await decide({ dimensions: { agent: 'a1' } })).toMatchObject({
@@ -166,7 +187,9 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
       decidedBy: 'budget:team',
     });
     // A request that claims another team still counts against the agent's own.
-    expect(await decide({ dimensions: { agent: 'a2', team: 't9' } })).toMatchObject({ reason: 'budget_exceeded' });
+    expect(await decide({ dimensions: { agent: 'a2', team: 't9' } })).toMatchObject({
+      reason: 'budget_exceeded',
+    });
     expect(await decide({ dimensions: { agent: 'outsider' } })).toMatchObject({ decision: 'allow' });
     expect(await status('team')).toMatchObject([{ scope: { team: 't1' }, used: '0', held: '4' }]);
   });
@@ -180,7 +203,12 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
       period: 'hour',
       limit: '100',
     });
-    await rig.ok('PUT', '/v1/budgets/c', { customerId: 'acme', kind: 'concurrency', period: 'never', limit: '10' });
+    await rig.ok('PUT', '/v1/budgets/c', {
+      customerId: 'acme',
+      kind: 'concurrency',
+      period: 'never',
+      limit: '10',
+    });
     const denied = await decide({ units: 60_000 }); // 120 credits; the pool has 100
     expect(denied).toMatchObject({
       decision: 'deny',
@@ -205,14 +233,22 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
     await rig.ok('PUT', '/v1/budgets/b', { customerId: 'acme', period: 'month', limit: '1000' });
     const d = await decide({ units: 5000 }); // 10 credits held
     const partial = await rig.ok('POST', `/v1/reservations/${d.reservationId}/settle`, { units: 2000 });
-    expect(partial).toMatchObject({ status: 'settled', settled: '4', released: '6', overage: '0', balance: { available: '96' } });
+    expect(partial).toMatchObject({
+      status: 'settled',
+      settled: '4',
+      released: '6',
+      overage: '0',
+      balance: { available: '96' },
+    });
     expect(await status('b')).toMatchObject([{ used: '4', held: '0' }]);
     const e = await decide({ units: 1000 }); // 2 held
     const over = await rig.ok('POST', `/v1/reservations/${e.reservationId}/settle`, { units: 3000 });
     expect(over).toMatchObject({ settled: '6', released: '0', overage: '0' });
     // Without units: what was reserved.
     const f = await decide({ units: 500 });
-    expect(await rig.ok('POST', `/v1/reservations/${f.reservationId}/settle`, {})).toMatchObject({ settled: '1' });
+    expect(await rig.ok('POST', `/v1/reservations/${f.reservationId}/settle`, {})).toMatchObject({
+      settled: '1',
+    });
     expect(await status('b')).toMatchObject([{ used: '11', held: '0' }]);
   });
 
@@ -231,9 +267,14 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
     });
     expect(conflict).toMatchObject({ status: 409, body: { code: 'idempotency_conflict' } });
     const settled = await rig.ok('POST', `/v1/reservations/${first.reservationId}/settle`, { units: 500 });
-    expect(await rig.ok('POST', `/v1/reservations/${first.reservationId}/settle`, { units: 500 })).toEqual(settled);
+    expect(await rig.ok('POST', `/v1/reservations/${first.reservationId}/settle`, { units: 500 })).toEqual(
+      settled,
+    );
     expect((await rig.call('POST', `/v1/reservations/${first.reservationId}/release`, {})).status).toBe(409);
-    const after = await rig.ok<{ balances: { available: string; held: string }[] }>('GET', '/v1/customers/acme/balances');
+    const after = await rig.ok<{ balances: { available: string; held: string }[] }>(
+      'GET',
+      '/v1/customers/acme/balances',
+    );
     expect(after.balances[0]).toMatchObject({ available: '99', held: '0' });
     expect((await rig.call('POST', '/v1/reservations/rs_nope/settle', {})).status).toBe(404);
   });
@@ -244,10 +285,16 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
     const denied = await decide({ dimensions: { user: 'u1' } });
     await decide({ customerId: 'nobody' });
     const log = async () =>
-      (await rig.ok<{ decisions: { decisionId: string; decision: string; reason: string | null; decidedBy: string | null }[] }>(
-        'GET',
-        '/v1/decisions?customerId=acme',
-      )).decisions;
+      (
+        await rig.ok<{
+          decisions: {
+            decisionId: string;
+            decision: string;
+            reason: string | null;
+            decidedBy: string | null;
+          }[];
+        }>('GET', '/v1/decisions?customerId=acme')
+      ).decisions;
     const { until } = await import('@allot/kit/testing');
     await until('the decision log', async () => (await log()).length >= 2);
     expect((await log()).map((d) => [d.decisionId, d.decision, d.reason, d.decidedBy])).toEqual([
@@ -261,22 +308,36 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
       cost: '2',
       reservation: { status: 'active' },
     });
-    const denials = await rig.ok<{ decisions: unknown[] }>('GET', '/v1/decisions?decision=deny&reason=customer_not_found');
+    const denials = await rig.ok<{ decisions: unknown[] }>(
+      'GET',
+      '/v1/decisions?decision=deny&reason=customer_not_found',
+    );
     expect(denials.decisions).toHaveLength(1);
   });
 
   it('keeps scopes and tenants apart', async () => {
     const d = await decide({});
-    expect((await rig.call('POST', '/v1/decisions', { customerId: 'acme', feature: 'llm-tokens' }, 'decide')).status).toBe(200);
-    expect((await rig.call('PUT', '/v1/blocks/x', { scope: { customerId: 'acme' } }, 'decide')).status).toBe(403);
-    expect((await rig.call('POST', '/v1/decisions', { customerId: 'acme', feature: 'llm-tokens' }, 'read')).status).toBe(403);
+    expect(
+      (await rig.call('POST', '/v1/decisions', { customerId: 'acme', feature: 'llm-tokens' }, 'decide'))
+        .status,
+    ).toBe(200);
+    expect((await rig.call('PUT', '/v1/blocks/x', { scope: { customerId: 'acme' } }, 'decide')).status).toBe(
+      403,
+    );
+    expect(
+      (await rig.call('POST', '/v1/decisions', { customerId: 'acme', feature: 'llm-tokens' }, 'read')).status,
+    ).toBe(403);
     expect((await rig.call('GET', '/v1/features/llm-tokens', undefined, 'read')).status).toBe(200);
     // Another tenant sees none of this tenant's customers, reservations or decisions.
-    expect(await rig.call('POST', '/v1/decisions', { customerId: 'acme', feature: 'llm-tokens' }, 'other')).toMatchObject({
+    expect(
+      await rig.call('POST', '/v1/decisions', { customerId: 'acme', feature: 'llm-tokens' }, 'other'),
+    ).toMatchObject({
       status: 200,
       body: { reason: 'customer_not_found' },
     });
-    expect((await rig.call('POST', `/v1/reservations/${d.reservationId}/settle`, {}, 'other')).status).toBe(404);
+    expect((await rig.call('POST', `/v1/reservations/${d.reservationId}/settle`, {}, 'other')).status).toBe(
+      404,
+    );
     expect((await rig.call('GET', '/v1/features/llm-tokens', undefined, 'other')).status).toBe(404);
   });
 });

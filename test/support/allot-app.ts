@@ -5,7 +5,7 @@
  * `app.inject`, under keys of each scope and of a second tenant.
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig, StaticApiKeyStore, type AllotApp } from '@allot/kit';
+import { type AllotApp, loadConfig, StaticApiKeyStore } from '@allot/kit';
 import type { Bus } from '@allot/kit/bus';
 import { EmbeddedHotState, type HotState } from '@allot/kit/hot';
 import type { SqlStore } from '@allot/kit/sql';
@@ -48,7 +48,11 @@ export interface AllotRig {
     key?: keyof typeof KEYS,
   ): Promise<Reply<T>>;
   /** The same, failing the test unless the answer is 2xx. */
-  ok<T = Record<string, unknown>>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown): Promise<T>;
+  ok<T = Record<string, unknown>>(
+    method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+    url: string,
+    body?: unknown,
+  ): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -64,7 +68,11 @@ export async function openAllot(backend: Backend, env: Record<string, string> = 
     sql = db.store;
     hot = redis;
     bus = nats.bus;
-    cleanups.push(() => nats.cleanup(), () => redis.cleanup(), () => db.drop());
+    cleanups.push(
+      () => nats.cleanup(),
+      () => redis.cleanup(),
+      () => db.drop(),
+    );
     // A Redis that has been up a while: a first load need not wait out the publish bound.
     await hot.call('SET', 'allot:credits:epoch', '0');
   } else {
@@ -73,7 +81,10 @@ export async function openAllot(backend: Backend, env: Record<string, string> = 
     hot = await EmbeddedHotState.open();
     sql = pglite;
     bus = embedded.bus;
-    cleanups.push(() => embedded.cleanup(), () => pglite.close());
+    cleanups.push(
+      () => embedded.cleanup(),
+      () => pglite.close(),
+    );
   }
   const tenant = `t${randomUUID().slice(0, 8)}`;
   const keys = new StaticApiKeyStore([
@@ -111,7 +122,8 @@ export async function openAllot(backend: Backend, env: Record<string, string> = 
     call,
     async ok(method, url, body) {
       const res = await call(method, url, body);
-      if (res.status >= 300) throw new Error(`${method} ${url} answered ${res.status}: ${JSON.stringify(res.body)}`);
+      if (res.status >= 300)
+        throw new Error(`${method} ${url} answered ${res.status}: ${JSON.stringify(res.body)}`);
       return res.body as never;
     },
     async close() {

@@ -1,6 +1,11 @@
 import { creditsPlugin, startCredits } from '@allot/credits';
 import { gatePlugin, startGate } from '@allot/gate';
-import { BudgetAlerts, governancePlugin, governanceRecordApplier, migrateGovernance } from '@allot/governance';
+import {
+  BudgetAlerts,
+  governancePlugin,
+  governanceRecordApplier,
+  migrateGovernance,
+} from '@allot/governance';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';

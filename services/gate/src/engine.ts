@@ -222,7 +222,17 @@ export class GateEngine {
       const rms = period.kind === 'rolling' ? period.ms : 0;
       const bms = rms > 0 ? rollingBucketMs(rms) : 0;
       const metric = c.spec.kind === 'concurrency' ? 'q' : METRIC_CHAR[c.spec.metric.kind];
-      const part: Part = [c.cid, KIND_CHAR[c.spec.kind] as Part[1], Number(c.amount), c.ws, rms, bms, metric];
+      const hardLimit = c.spec.mode === 'hard' && c.spec.kind !== 'rate' ? Number(c.spec.limit) : -1;
+      const part: Part = [
+        c.cid,
+        KIND_CHAR[c.spec.kind] as Part[1],
+        Number(c.amount),
+        c.ws,
+        rms,
+        bms,
+        metric,
+        hardLimit,
+      ];
       args.push(
         c.cid,
         KIND_CHAR[c.spec.kind],

@@ -20,7 +20,15 @@ async function setup(rig: GateRig, budget: Record<string, unknown>): Promise<voi
   });
   await rig.put('customer', 'c', { name: 'C' });
   await rig.put('subscription', 'c', { plan: 'p', addons: [], overrides: [] });
-  await rig.put('budget', 'b', { customerId: 'c', scope: {}, metric: 'credits', mode: 'hard', kind: 'budget', alerts: [], ...budget });
+  await rig.put('budget', 'b', {
+    customerId: 'c',
+    scope: {},
+    metric: 'credits',
+    mode: 'hard',
+    kind: 'budget',
+    alerts: [],
+    ...budget,
+  });
   await rig.grant('c', 1_000_000_000n);
 }
 
@@ -29,7 +37,13 @@ describe('budget periods', () => {
   afterEach(() => rig.close());
 
   const use = async (units: number) => {
-    const d = await rig.gate.engine.decide(rig.tenant, { customerId: 'c', feature: 'req', units: String(units), dimensions: {}, ttlMs: 3_600_000 });
+    const d = await rig.gate.engine.decide(rig.tenant, {
+      customerId: 'c',
+      feature: 'req',
+      units: String(units),
+      dimensions: {},
+      ttlMs: 3_600_000,
+    });
     if (d.decision === 'allow') await rig.gate.engine.settle(rig.tenant, d.reservationId!, {});
     return d.decision;
   };
@@ -84,7 +98,13 @@ describe('budget periods', () => {
     await setup(rig, { kind: 'rate', metric: 'requests', period: 'hour', limit: '2' });
     expect(await use(1)).toBe('allow');
     expect(await use(1)).toBe('allow');
-    const denied = await rig.gate.engine.decide(rig.tenant, { customerId: 'c', feature: 'req', units: '1', dimensions: {}, ttlMs: 60_000 });
+    const denied = await rig.gate.engine.decide(rig.tenant, {
+      customerId: 'c',
+      feature: 'req',
+      units: '1',
+      dimensions: {},
+      ttlMs: 60_000,
+    });
     expect(denied).toMatchObject({ reason: 'rate_limited', retryAfterMs: 60_000 });
     at('2026-05-01T11:00:00Z');
     expect(await use(1)).toBe('allow');

@@ -42,6 +42,8 @@ CREATE TABLE usage (
   counter_id   text NOT NULL,
   window_start bigint NOT NULL,
   used         bigint NOT NULL,
+  -- What settles above their holds would have added past a hard limit: recorded, not counted.
+  overage      bigint NOT NULL DEFAULT 0,
   updated_at   timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant, customer_id, counter_id, window_start)
 );

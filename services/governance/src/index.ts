@@ -1,3 +1,4 @@
+export { BUDGET_ALERT, BudgetAlerts, type BudgetAlertsOptions } from './alerts.ts';
 export { type GovernancePluginOptions, governancePlugin } from './app.ts';
 export * from './domain/limits.ts';
 export * from './domain/periods.ts';
@@ -20,4 +21,3 @@ export {
   migrateGovernance,
 } from './store/ledger.ts';
 export { budgetCounters, type CounterStatus, decisionPage, findDecision } from './store/queries.ts';
-export { BUDGET_ALERT, BudgetAlerts, type BudgetAlertsOptions } from './alerts.ts';

@@ -143,8 +143,18 @@ local function settle_reservation(now, id, units, cost)
       if not late then add_held(p[1], 0 - p[3]) end
       local actual = ONE
       if p[7] == 'c' then actual = cost elseif p[7] == 'u' then actual = units end
-      local at = add_used(p[1], now, p[4], p[5], p[6], actual, true)
-      used[#used + 1] = '[' .. cjson.encode(p[1]) .. ',' .. fmt(actual) .. ',' .. fmt(at or p[4]) .. ',' .. fmt(p[5]) .. ']'
+      -- A hard limit is never passed, not even by a settle above its hold: what does not fit
+      -- is the budget's overage, recorded beside its usage (as a hard pool records overage).
+      local counted = actual
+      if p[8] and p[8] >= 0 then
+        local u, h = counter_used(p[1], now, p[4], p[5], p[6])
+        local room = p[8] - u - h
+        if room < 0 then room = 0 end
+        if counted > room then counted = room end
+      end
+      local at = add_used(p[1], now, p[4], p[5], p[6], counted, true)
+      used[#used + 1] = '[' .. cjson.encode(p[1]) .. ',' .. fmt(counted) .. ',' .. fmt(at or p[4]) .. ',' .. fmt(p[5])
+        .. ',' .. fmt(actual - counted) .. ']'
     elseif p[2] == 'c' and not late then
       add_held(p[1], 0 - ONE)
     end

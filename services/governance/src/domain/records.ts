@@ -9,7 +9,10 @@ import { z } from 'zod';
 const micros = z.string().regex(/^-?\d+$/);
 const text = z.string().max(256);
 
-/** One counter a reservation touched: [counter id, kind, amount, window start, rolling ms, bucket ms, metric]. */
+/**
+ * One counter a reservation touched: [counter id, kind, amount, window start, rolling ms,
+ * bucket ms, metric, hard limit (-1: soft)].
+ */
 export const part = z.tuple([
   z.string().max(2048),
   z.enum(['b', 'e', 'r', 'c']),
@@ -18,6 +21,7 @@ export const part = z.tuple([
   z.number().int(),
   z.number().int(),
   z.enum(['c', 'u', 'q']),
+  z.number().int(),
 ]);
 export type Part = z.infer<typeof part>;
 
@@ -51,9 +55,13 @@ export const decisionRecord = z.object({
   answer: z.record(z.string(), z.unknown()),
 });
 
-/** Usage a settle added: [counter id, amount, window or bucket start, rolling ms]. */
+/**
+ * Usage a settle added: [counter id, amount counted, window or bucket start, rolling ms,
+ * overage: what a hard limit could not take].
+ */
 export const usageEntry = z.tuple([
   z.string().max(2048),
+  z.number().int(),
   z.number().int(),
   z.number().int(),
   z.number().int(),

@@ -16,7 +16,7 @@
  *   KEYS[12] donex     sorted set: done entries by time
  *
  * A part (one counter a reservation touched) is the array
- *   { cid, kind, amount, ws, rms, bms, metric }
+ *   { cid, kind, amount, ws, rms, bms, metric, hard limit or -1 }
  * kind: b budget, e entitlement, r rate, c concurrency; ws: the calendar window start it was
  * counted in; rms/bms: a rolling window's length and bucket (0 for calendar); metric: c credits,
  * u units, q requests (what a settle adds to `used`).

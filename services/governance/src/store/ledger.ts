@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parseAmount } from '@allot/contracts/amount';
 import { migrateConfig } from '@allot/kit/config-store';
 import { migrate, type SqlExecutor, type SqlStore } from '@allot/kit/sql';
-import { parseCounterId } from '../domain/scope.ts';
 import type { GovernanceRecord, Part } from '../domain/records.ts';
+import { parseCounterId } from '../domain/scope.ts';
 
 export const governanceMigrations = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -46,7 +46,14 @@ export async function applyRecords(
   const ends = [];
   const usage = new Map<
     string,
-    { tenant: string; customer_id: string; counter_id: string; window_start: number; used: bigint }
+    {
+      tenant: string;
+      customer_id: string;
+      counter_id: string;
+      window_start: number;
+      used: bigint;
+      overage: bigint;
+    }
   >();
   const addUsage = (
     tenant: string,
@@ -54,18 +61,23 @@ export async function applyRecords(
     counterId: string,
     windowStart: number,
     amount: bigint,
+    overage = 0n,
   ) => {
     const key = `${tenant}\u0000${customerId}\u0000${counterId}\u0000${windowStart}`;
     const row = usage.get(key);
-    if (row) row.used += amount;
-    else
+    if (row) {
+      row.used += amount;
+      row.overage += overage;
+    } else {
       usage.set(key, {
         tenant,
         customer_id: customerId,
         counter_id: counterId,
         window_start: windowStart,
         used: amount,
+        overage,
       });
+    }
   };
   for (const r of apply) {
     if (r.type === 'decision') {
@@ -104,8 +116,8 @@ export async function applyRecords(
         settled_cost: r.cost,
         settle_answer: r.answer,
       });
-      for (const [counterId, amount, windowStart] of r.used) {
-        addUsage(r.tenant, r.customerId, counterId, windowStart, BigInt(amount));
+      for (const [counterId, amount, windowStart, , overage] of r.used) {
+        addUsage(r.tenant, r.customerId, counterId, windowStart, BigInt(amount), BigInt(overage));
       }
     } else {
       ends.push({
@@ -162,19 +174,30 @@ export async function applyRecords(
   let alerts = 0;
   if (usage.size > 0) {
     const { rows: totals } = await tx.query<UsageTotal>(
-      `INSERT INTO governance.usage AS u (tenant, customer_id, counter_id, window_start, used)
-       SELECT tenant, customer_id, counter_id, window_start, used
-       FROM json_to_recordset($1::json) AS r (tenant text, customer_id text, counter_id text, window_start bigint, used bigint)
+      `INSERT INTO governance.usage AS u (tenant, customer_id, counter_id, window_start, used, overage)
+       SELECT tenant, customer_id, counter_id, window_start, used, overage
+       FROM json_to_recordset($1::json) AS r (tenant text, customer_id text, counter_id text, window_start bigint,
+         used bigint, overage bigint)
        ORDER BY tenant, customer_id, counter_id, window_start
        ON CONFLICT (tenant, customer_id, counter_id, window_start)
-       DO UPDATE SET used = u.used + excluded.used, updated_at = now()
+       DO UPDATE SET used = u.used + excluded.used, overage = u.overage + excluded.overage, updated_at = now()
        RETURNING tenant, customer_id, counter_id, window_start, used`,
-      [JSON.stringify([...usage.values()].map((row) => ({ ...row, used: row.used.toString() })))],
+      [
+        JSON.stringify(
+          [...usage.values()].map((row) => ({
+            ...row,
+            used: row.used.toString(),
+            overage: row.overage.toString(),
+          })),
+        ),
+      ],
     );
     alerts = await queueBudgetAlerts(
       tx,
       totals.map((t) => {
-        const delta = usage.get(`${t.tenant}\u0000${t.customer_id}\u0000${t.counter_id}\u0000${t.window_start}`)?.used ?? 0n;
+        const delta =
+          usage.get(`${t.tenant}\u0000${t.customer_id}\u0000${t.counter_id}\u0000${t.window_start}`)?.used ??
+          0n;
         return { ...t, used: BigInt(t.used), before: BigInt(t.used) - delta };
       }),
     );

@@ -1,0 +1,170 @@
+/**
+ * 200 agents of one team, in parallel, on one shared credit pool, under a hard team budget, a
+ * per-agent budget (`agent: *`) and a per-agent concurrency limit of 2; each agent keeps up to
+ * three requests going, settling (less or more than reserved) or releasing each. While it
+ * runs, atomic samples of the hot state check that no hard limit and no pool is ever passed;
+ * at the end, the ledger holds exactly what the agents were told was settled, and the team's
+ * usage in PostgreSQL is what the hot state counted.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type HotScript, hotKey } from '@allot/kit/hot';
+import { until } from '@allot/kit/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StreamLedgerView } from '../services/credits/src/store/ledger-view.ts';
+import { type Backend, type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
+
+const AGENTS = 200;
+const ROUNDS = 9;
+const ONE = 1_000_000n;
+const RS = '\u001e';
+
+/** The customer's governance counters and the credit pool, read in one atomic script. */
+const sample: HotScript = {
+  name: 'test.gate.sample',
+  lua: `return { redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]) }`,
+};
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backend) => {
+  let rig: GateRig;
+  afterEach(() => rig.close());
+
+  it.each([
+    { binding: 'the team budget', team: '250', pool: 800_000_000n },
+    { binding: 'the pool', team: '800', pool: 250_000_000n },
+  ])('never pass a hard limit or the pool when $binding binds first', async ({ team, pool }) => {
+    rig = await openGateRig(backend);
+    await rig.put('feature', 'llm', { name: 'LLM', type: 'metered' });
+    await rig.put('plan', 'p', {
+      name: 'P',
+      entitlements: [{ feature: 'llm' }],
+      creditRates: [{ feature: 'llm', creditType: 'credits', rate: '0.002' }],
+    });
+    await rig.put('customer', 'acme', { name: 'Acme' });
+    await rig.put('subscription', 'acme', { plan: 'p', addons: [], overrides: [] });
+    await rig.put('entity', 'acme/t1', { type: 'team' });
+    for (let i = 0; i < AGENTS; i++) await rig.put('entity', `acme/a${i}`, { type: 'agent', parentId: 't1' });
+    const budget = (id: string, body: Record<string, unknown>) =>
+      rig.put('budget', id, { customerId: 'acme', metric: 'credits', mode: 'hard', alerts: [], ...body });
+    await budget('team', { scope: { team: 't1' }, period: 'month', limit: team, kind: 'budget' });
+    await budget('per-agent', { scope: { agent: '*' }, period: 'day', limit: '3', kind: 'budget' });
+    await budget('in-flight', { scope: { agent: '*' }, period: 'never', limit: '2', kind: 'concurrency' });
+    await rig.grant('acme', pool);
+
+    const teamLimit = BigInt(team) * ONE;
+    const violations: string[] = [];
+    let samples = 0;
+    const keys = [
+      hotKey(rig.tenant, 'acme', 'gov', 'counters'),
+      hotKey(rig.tenant, 'acme', 'credits', 'pool', 'credits/'),
+    ];
+    const check = async () => {
+      const [counters, poolFlat] = (await rig.hot.run(sample, keys, [])) as [string[], string[]];
+      samples++;
+      const fields = new Map<string, bigint>();
+      for (let i = 0; i + 1 < counters.length; i += 2) fields.set(counters[i]!, BigInt(counters[i + 1]!));
+      const get = (cid: string, f: string) => fields.get(`${cid}${RS}${f}`) ?? 0n;
+      if (get('team', 'u') + get('team', 'h') > teamLimit) {
+        violations.push(`team: used ${get('team', 'u')} + held ${get('team', 'h')} > ${teamLimit}`);
+      }
+      for (let i = 0; i < AGENTS; i++) {
+        const agent = `per-agent\u001fagent=a${i}`;
+        if (get(agent, 'u') + get(agent, 'h') > 3n * ONE) violations.push(`a${i}: over its budget`);
+        if (get(`in-flight\u001fagent=a${i}`, 'h') > 2n * ONE) violations.push(`a${i}: more than 2 in flight`);
+      }
+      let remaining = 0n;
+      let held = 0n;
+      for (let i = 0; i + 1 < poolFlat.length; i += 2) {
+        if (poolFlat[i]!.startsWith('r:')) {
+          const r = BigInt(poolFlat[i + 1]!);
+          if (r < 0n) violations.push(`grant ${poolFlat[i]} below zero`);
+          remaining += r;
+        }
+        if (poolFlat[i] === 'held') held = BigInt(poolFlat[i + 1]!);
+      }
+      if (pool - remaining + held > pool) violations.push(`pool: debits + holds > granted`);
+    };
+
+    let told = 0n;
+    let allowed = 0;
+    let denied = 0;
+    const reasons = new Map<string, number>();
+    const random = mulberry32(backend === 'real' ? 7 : 11);
+    const one = async (agent: number) => {
+      const d = await rig.gate.engine.decide(rig.tenant, {
+        customerId: 'acme',
+        feature: 'llm',
+        units: String(50 + Math.floor(random() * 650)),
+        dimensions: { agent: `a${agent}` },
+        ttlMs: 60_000,
+      });
+      if (d.decision === 'deny') {
+        denied++;
+        reasons.set(d.reason!, (reasons.get(d.reason!) ?? 0) + 1);
+        return;
+      }
+      allowed++;
+      await sleep(Math.floor(random() * 15));
+      if (random() < 0.2) {
+        await rig.gate.engine.release(rig.tenant, d.reservationId!);
+        return;
+      }
+      const actual = Math.floor(random() * 1000);
+      const s = await rig.gate.engine.settle(rig.tenant, d.reservationId!, { units: String(actual) });
+      told += BigInt(Math.round(Number(s.settled) * 1_000_000));
+    };
+    let running = true;
+    const sampler = (async () => {
+      while (running) {
+        await check();
+        await sleep(5);
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: AGENTS }, async (_, agent) => {
+        // Three requests at a time per agent, so the concurrency limit of 2 is tested.
+        for (let round = 0; round < ROUNDS; round += 3) await Promise.all([one(agent), one(agent), one(agent)]);
+      }),
+    );
+    running = false;
+    await sampler;
+    await check();
+    expect(violations).toEqual([]);
+    expect(samples).toBeGreaterThan(3);
+    expect(allowed).toBeGreaterThan(300);
+    expect(reasons.get('concurrency_limited') ?? 0).toBeGreaterThan(0);
+    expect(denied).toBeGreaterThan(0);
+
+    // The ledger has exactly what the agents were told was settled.
+    await new StreamLedgerView(rig.sql, rig.bus).caughtUp();
+    const { rows } = await rig.sql.query<{ debited: string | null }>(
+      `SELECT -sum(amount) AS debited FROM credits.ledger WHERE tenant = $1 AND kind = 'debit'`,
+      [rig.tenant],
+    );
+    expect(BigInt(rows[0]?.debited ?? '0')).toBe(told);
+    // And the team's usage in PostgreSQL is what the hot state counted, within its limit.
+    const [counters] = (await rig.hot.run(sample, keys, [])) as [string[], string[]];
+    const teamUsed = BigInt(counters[counters.indexOf(`team${RS}u`) + 1] ?? '0');
+    await until('the usage table', async () => {
+      const { rows: usage } = await rig.sql.query<{ used: string }>(
+        `SELECT sum(used) AS used FROM governance.usage WHERE tenant = $1 AND counter_id = 'team'`,
+        [rig.tenant],
+      );
+      return BigInt(usage[0]?.used ?? '0') === teamUsed;
+    });
+    expect(teamUsed).toBeLessThanOrEqual(teamLimit);
+    console.info(
+      `${backend}: ${allowed} allowed, ${denied} denied ${JSON.stringify(Object.fromEntries(reasons))}, settled ${told} micro, team used ${teamUsed}, ${samples} samples`,
+    );
+  });
+});

@@ -80,7 +80,8 @@ describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backe
       for (let i = 0; i < AGENTS; i++) {
         const agent = `per-agent\u001fagent=a${i}`;
         if (get(agent, 'u') + get(agent, 'h') > 3n * ONE) violations.push(`a${i}: over its budget`);
-        if (get(`in-flight\u001fagent=a${i}`, 'h') > 2n * ONE) violations.push(`a${i}: more than 2 in flight`);
+        if (get(`in-flight\u001fagent=a${i}`, 'h') > 2n * ONE)
+          violations.push(`a${i}: more than 2 in flight`);
       }
       let remaining = 0n;
       let held = 0n;
@@ -133,7 +134,8 @@ describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backe
     await Promise.all(
       Array.from({ length: AGENTS }, async (_, agent) => {
         // Three requests at a time per agent, so the concurrency limit of 2 is tested.
-        for (let round = 0; round < ROUNDS; round += 3) await Promise.all([one(agent), one(agent), one(agent)]);
+        for (let round = 0; round < ROUNDS; round += 3)
+          await Promise.all([one(agent), one(agent), one(agent)]);
       }),
     );
     running = false;

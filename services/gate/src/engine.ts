@@ -128,7 +128,7 @@ export class GateEngine {
   }
 
   async decide(tenant: string, request: DecisionRequest): Promise<Decision> {
-    const units = parseAmount(request.units);
+    const units = unitsOf(request.units);
     const catalog = this.#catalog.tenant(tenant);
     const view = catalog.customer(request.customerId);
     const rate = view?.rates.get(request.feature);
@@ -343,7 +343,7 @@ export class GateEngine {
       creditType: ref.creditType,
       resourceId: ref.resourceId,
     };
-    const units = body.units === undefined ? null : parseAmount(body.units);
+    const units = body.units === undefined ? null : unitsOf(body.units);
     let cost: bigint | null = null;
     if (ref.creditType !== '' && (units !== null || body.dimensions !== undefined)) {
       const rate = this.#catalog.tenant(tenant).customer(ref.customerId)?.rates.get(ref.feature);
@@ -797,6 +797,14 @@ export class GateEngine {
     await this.#publisher
       .publish(pool.customerId, events, all)
       .catch(() => this.#publisher.retryLater(pool.customerId, events, all));
+  }
+}
+
+function unitsOf(text: string): bigint {
+  try {
+    return parseAmount(text);
+  } catch (error) {
+    throw new AppError('unprocessable', `units: ${(error as Error).message}`);
   }
 }
 

@@ -5,6 +5,7 @@
  * features exist, formulas compile, a subscription's plan and add-ons exist.
  */
 import { config, id } from '@allot/contracts';
+import { parseAmount } from '@allot/contracts/amount';
 import type { AllotApp } from '@allot/kit';
 import { type ConfigReplica, type ConfigStore, documentRoutes } from '@allot/kit/config-store';
 import { z } from 'zod';
@@ -23,6 +24,8 @@ function planProblem(replica: ConfigReplica, tenant: string, plan: config.PlanBo
   for (const [i, r] of plan.creditRates.entries()) {
     if (!replica.get(tenant, 'feature', r.feature))
       return `creditRates.${i}.feature: feature '${r.feature}' not found`;
+    const rate = amountProblem(`creditRates.${i}.rate`, r.rate);
+    if (rate) return rate;
     if (r.formula !== undefined) {
       try {
         compileFormula(r.formula);

@@ -4,6 +4,7 @@
  * the write returns, and every other gate process within a second (pushed, or polled).
  */
 import { config, id } from '@allot/contracts';
+import { parseAmount } from '@allot/contracts/amount';
 import type { AllotApp } from '@allot/kit';
 import { type ConfigReplica, type ConfigStore, documentRoutes } from '@allot/kit/config-store';
 import { z } from 'zod';
@@ -47,6 +48,11 @@ function budgetProblem(replica: ConfigReplica, tenant: string, body: config.Budg
   if (body.metric.startsWith('units:')) {
     const feature = body.metric.slice('units:'.length);
     if (!replica.get(tenant, 'feature', feature)) return `metric: feature '${feature}' not found`;
+  }
+  try {
+    parseAmount(body.limit);
+  } catch (error) {
+    return `limit: ${(error as Error).message}`;
   }
   if (body.kind === 'concurrency' && body.limit.includes('.')) {
     return 'limit: a concurrency limit counts reservations in flight: a whole number';

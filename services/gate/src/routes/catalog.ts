@@ -16,11 +16,35 @@ export interface ConfigRoutesOptions {
   replica: ConfigReplica;
 }
 
-function planProblem(replica: ConfigReplica, tenant: string, plan: config.PlanBody): string | null {
-  for (const [i, e] of plan.entitlements.entries()) {
-    if (!replica.get(tenant, 'feature', e.feature))
-      return `entitlements.${i}.feature: feature '${e.feature}' not found`;
+/** An amount too large for the hot path (2^53 micro-units), named by its field. */
+function amountProblem(field: string, text: string | undefined): string | null {
+  if (text === undefined) return null;
+  try {
+    parseAmount(text);
+    return null;
+  } catch (error) {
+    return `${field}: ${(error as Error).message}`;
   }
+}
+
+function entitlementsProblem(
+  replica: ConfigReplica,
+  tenant: string,
+  field: string,
+  list: readonly config.Entitlement[],
+): string | null {
+  for (const [i, e] of list.entries()) {
+    if (!replica.get(tenant, 'feature', e.feature))
+      return `${field}.${i}.feature: feature '${e.feature}' not found`;
+    const problem = amountProblem(`${field}.${i}.limit`, e.limit);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+function planProblem(replica: ConfigReplica, tenant: string, plan: config.PlanBody): string | null {
+  const entitlements = entitlementsProblem(replica, tenant, 'entitlements', plan.entitlements);
+  if (entitlements) return entitlements;
   for (const [i, r] of plan.creditRates.entries()) {
     if (!replica.get(tenant, 'feature', r.feature))
       return `creditRates.${i}.feature: feature '${r.feature}' not found`;
@@ -100,11 +124,7 @@ export function catalogRoutes(app: AllotApp, { store, replica }: ConfigRoutesOpt
       for (const [i, addon] of body.addons.entries()) {
         if (!replica.get(tenant, 'addon', addon)) return `addons.${i}: add-on '${addon}' not found`;
       }
-      for (const [i, e] of body.overrides.entries()) {
-        if (!replica.get(tenant, 'feature', e.feature))
-          return `overrides.${i}.feature: feature '${e.feature}' not found`;
-      }
-      return null;
+      return entitlementsProblem(replica, tenant, 'overrides', body.overrides);
     },
   });
 }

@@ -308,11 +308,10 @@ describe.each<Backend>(['embedded', 'real'])('the decision waterfall on %s', (ba
       cost: '2',
       reservation: { status: 'active' },
     });
-    const denials = await rig.ok<{ decisions: unknown[] }>(
-      'GET',
-      '/v1/decisions?decision=deny&reason=customer_not_found',
-    );
-    expect(denials.decisions).toHaveLength(1);
+    const denials = async () =>
+      (await rig.ok<{ decisions: unknown[] }>('GET', '/v1/decisions?decision=deny&reason=customer_not_found'))
+        .decisions;
+    await until('the early denial in the log', async () => (await denials()).length === 1);
   });
 
   it('keeps scopes and tenants apart', async () => {

@@ -94,7 +94,10 @@ export function announceListening(server: Server, close: () => Promise<unknown>)
   process.stdout.write(`${PORT_LINE}${address.port}\n`);
 }
 
-/** A keep-alive HTTP client posting one JSON body to `origin + path`; each op is one request. */
+/**
+ * A keep-alive HTTP client posting a JSON body to `origin + path`; each op is one request. A
+ * function as `body` gives each request its own (encoded once per call).
+ */
 export function jsonPoster(
   origin: string,
   path: string,
@@ -103,10 +106,11 @@ export function jsonPoster(
 ): { post: Op; close(): Promise<void> } {
   // Connections open lazily, at most one per concurrent request.
   const pool = new Pool(origin, { connections: 256, pipelining: 1 });
-  const payload = JSON.stringify(body);
+  const fixed = typeof body === 'function' ? null : JSON.stringify(body);
   const headers = { 'content-type': 'application/json', ...extraHeaders };
   return {
     async post() {
+      const payload = fixed ?? JSON.stringify((body as () => unknown)());
       const response = await pool.request({ method: 'POST', path, headers, body: payload });
       await response.body.text();
       if (response.statusCode !== 200) throw new Error(`POST ${path}: HTTP ${response.statusCode}`);

@@ -6,4 +6,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   'credits-ledger': () => import('./credits-ledger.ts'),
   kit: () => import('./kit.ts'),
   credits: () => import('./credits.ts'),
+  gate: () => import('./gate.ts'),
 };

@@ -64,7 +64,7 @@ export async function loadDemo(app: AllotApp, apiKey: string): Promise<boolean> 
   return true;
 }
 
-/** The command the start banner prints: a decision for agent a7 of acme. */
+/** The command the start banner prints: a decision for agent a7 of acme. `apiKey` may be `$ALLOT_API_KEY`. */
 export function demoCurl(url: string, apiKey: string): string {
   const body = JSON.stringify({
     customerId: 'acme',
@@ -72,5 +72,5 @@ export function demoCurl(url: string, apiKey: string): string {
     units: 1200,
     dimensions: { agent: 'a7', model: 'gpt-5' },
   });
-  return `curl -s ${url}/v1/decisions -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' -d '${body}'`;
+  return `curl -s ${url}/v1/decisions -H "authorization: Bearer ${apiKey}" -H 'content-type: application/json' -d '${body}'`;
 }

@@ -20,7 +20,15 @@ async function main(): Promise<void> {
   const url = `http://localhost:${port}`;
   // The demo only on embedded stores: a real database is somebody's data.
   const embedded = stores.sql.kind === 'pglite';
-  const demo = embedded && env.ALLOT_DEMO ? await loadDemo(app, apiKey) : false;
+  let demo = false;
+  let demoProblem: string | null = null;
+  if (embedded && env.ALLOT_DEMO) {
+    // A demo that cannot load (a store unreachable) is a line in the banner, not a failed start.
+    demo = await loadDemo(app, apiKey).catch((error: unknown) => {
+      demoProblem = error instanceof Error ? error.message : String(error);
+      return false;
+    });
+  }
   const kinds = [stores.sql.kind, stores.hot.kind, stores.bus.kind].join(', ');
   process.stdout.write(
     `${[
@@ -33,7 +41,8 @@ async function main(): Promise<void> {
       ...(demo || (embedded && env.ALLOT_DEMO)
         ? [
             demo ? 'Demo:    loaded (a plan, customers acme and globex with credits, a team budget)' : '',
-            `Decide:  ${demoCurl(url, apiKey)}`,
+            demoProblem ? `Demo:    not loaded: ${demoProblem}` : '',
+            `Decide:  ${demoCurl(url, env.ALLOT_API_KEY ? '$ALLOT_API_KEY' : apiKey)}`,
           ].filter(Boolean)
         : []),
       '',

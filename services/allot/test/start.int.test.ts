@@ -103,6 +103,26 @@ describe('npm start', () => {
       'redis (embedded)',
       'nats (embedded)',
     ]);
+    // The demo is loaded, and the decision the banner offers is allowed, under the team budget.
+    expect(stdout()).toMatch(/Demo: +loaded/);
+    const key = /API key: (allot_[A-Za-z0-9_-]+)/.exec(stdout())?.[1];
+    const decide = /Decide: +curl -s (\S+) .* -d '(.+)'/.exec(stdout());
+    expect(decide).not.toBeNull();
+    const decision = await fetch(decide![1]!, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: decide![2]!,
+    });
+    expect(decision.status).toBe(200);
+    expect(await decision.json()).toMatchObject({
+      decision: 'allow',
+      cost: { creditType: 'credits', amount: '2.4' },
+      limits: [
+        { id: 'acme-team-t1', scope: { team: 't1' } },
+        { id: 'acme-per-agent', scope: { agent: 'a7' } },
+      ],
+      config: { 'max-context': 128000 },
+    });
     // npm re-raises a child's signal on itself, so the clean exit is checked on the process itself below.
     child.kill('SIGTERM');
     await exited(child);

@@ -1,0 +1,137 @@
+/**
+ * The all-in-one app (gate, governance, credits and their workers) on the real servers the
+ * bench targets, as `npm start` runs it with DATABASE_URL, REDIS_URL and NATS_URL set, on a
+ * fresh database (BENCH_DATABASE_URL), a fresh Redis key prefix and NATS namespace
+ * (BENCH_PREFIX). Before it listens it loads the bench's configuration:
+ * - customer `hot`: plan pro (metered tokens at 0.002 credits), a customer-wide monthly budget,
+ *   a team budget (agents a0..a99 under team t1), a per-agent daily budget (`agent: *`), a rate
+ *   limit per minute, and a pool of a billion credits: every limit is checked on every request
+ *   and none ever binds;
+ * - customers c0..c<BENCH_CUSTOMERS - 1>: the same plan, one monthly budget and a pool each,
+ *   written in bulk, and each loaded into the hot state before the port is announced.
+ * Logs at BENCH_LOG_LEVEL (default warn: no access log line per request).
+ */
+import { randomUUID } from 'node:crypto';
+import { loadConfig, StaticApiKeyStore } from '@allot/kit';
+import { NatsBus } from '@allot/kit/bus';
+import { migrateConfig } from '@allot/kit/config-store';
+import { RedisHotState } from '@allot/kit/hot';
+import { PgStore } from '@allot/kit/sql';
+import { buildAllot } from '../../../services/allot/src/app.ts';
+import { allotEnv } from '../../../services/allot/src/config.ts';
+import { insertGrant } from '../../../services/credits/src/store/ledger.ts';
+import { announceListening } from '../lib/server.ts';
+
+const need = (name: string) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+};
+const key = need('BENCH_API_KEY');
+const prefix = need('BENCH_PREFIX');
+const customers = Number(process.env.BENCH_CUSTOMERS ?? 10_000);
+const tenant = 'bench';
+
+const sql = new PgStore({ url: need('BENCH_DATABASE_URL'), max: 8 });
+const hot = await RedisHotState.open({ url: need('BENCH_REDIS_URL'), prefix: `${prefix}:` });
+const bus = await NatsBus.connect({ url: need('BENCH_NATS_URL'), prefix });
+// A Redis that has been up a while: first loads need not wait out the publish bound.
+await hot.call('SET', 'allot:credits:epoch', '0');
+
+// The many customers go in as documents in bulk, before the app (and its replica) starts.
+await migrateConfig(sql);
+await sql.query(
+  `WITH docs AS (
+     SELECT 'customer' AS kind, 'c' || i AS id, jsonb_build_object('name', 'Customer ' || i) AS body, i FROM generate_series(0, $1 - 1) i
+     UNION ALL
+     SELECT 'subscription', 'c' || i, '{"plan":"pro","addons":[],"overrides":[]}'::jsonb, i FROM generate_series(0, $1 - 1) i
+     UNION ALL
+     SELECT 'budget', 'c' || i || '-monthly', jsonb_build_object('customerId', 'c' || i, 'scope', '{}'::jsonb,
+       'metric', 'credits', 'period', 'month', 'limit', '1000000000', 'mode', 'hard', 'kind', 'budget', 'alerts', '[]'::jsonb), i
+     FROM generate_series(0, $1 - 1) i
+   ), numbered AS (SELECT kind, id, body, row_number() OVER () AS version FROM docs)
+   INSERT INTO config.documents (tenant, kind, id, body, version, updated_at)
+   SELECT $2, kind, id, body, version, now() FROM numbered`,
+  [customers, tenant],
+);
+await sql.query('INSERT INTO config.versions (tenant, version) VALUES ($1, $2)', [tenant, customers * 3]);
+
+const keys = new StaticApiKeyStore([{ key, principal: { keyId: 'bench', tenant, scopes: ['admin'] } }]);
+const env = loadConfig(allotEnv, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ALLOT_DEMO: '0' });
+const app = await buildAllot(env, { sql, hot, bus, readiness: [], close: async () => {} }, keys);
+await app.ready();
+const call = async (method: 'PUT' | 'POST', url: string, payload: object) => {
+  const res = await app.inject({ method, url, payload, headers: { authorization: `Bearer ${key}` } });
+  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+};
+await call('PUT', '/v1/credit-types/credits', { name: 'Credits' });
+await call('PUT', '/v1/features/llm-tokens', { name: 'LLM tokens', type: 'metered' });
+await call('PUT', '/v1/plans/pro', {
+  name: 'Pro',
+  entitlements: [{ feature: 'llm-tokens' }],
+  creditRates: [{ feature: 'llm-tokens', creditType: 'credits', rate: '0.002' }],
+});
+await call('PUT', '/v1/customers/hot', { name: 'Hot' });
+await call('PUT', '/v1/customers/hot/subscription', { plan: 'pro' });
+await call('PUT', '/v1/customers/hot/entities/t1', { type: 'team' });
+for (let i = 0; i < 100; i++)
+  await call('PUT', `/v1/customers/hot/entities/a${i}`, { type: 'agent', parentId: 't1' });
+const huge = '1000000000';
+await call('PUT', '/v1/budgets/hot-monthly', { customerId: 'hot', period: 'month', limit: huge });
+await call('PUT', '/v1/budgets/hot-team', {
+  customerId: 'hot',
+  scope: { team: 't1' },
+  period: 'month',
+  limit: huge,
+});
+await call('PUT', '/v1/budgets/hot-agent', {
+  customerId: 'hot',
+  scope: { agent: '*' },
+  period: 'day',
+  limit: huge,
+});
+await call('PUT', '/v1/budgets/hot-rate', {
+  customerId: 'hot',
+  kind: 'rate',
+  metric: 'requests',
+  period: 'rolling:60000',
+  limit: huge,
+});
+await call('POST', '/v1/customers/hot/grants', {
+  creditType: 'credits',
+  amount: huge,
+  category: 'paid',
+  idempotencyKey: 'g',
+});
+
+// A pool for each of the many customers (in PostgreSQL: the first decision loads it into the
+// hot state), then one decision each, so every one is loaded before the measurement.
+for (let i = 0; i < customers; i += 200) {
+  await Promise.all(
+    Array.from({ length: Math.min(200, customers - i) }, async (_, j) => {
+      const customerId = `c${i + j}`;
+      await insertGrant(sql, {
+        tenant,
+        id: `gr_${randomUUID()}`,
+        customerId,
+        creditType: 'credits',
+        resourceId: '',
+        amount: 1_000_000_000_000_000n,
+        category: 'paid',
+        effectiveAt: new Date(0),
+        expiresAt: null,
+        costBasis: null,
+        metadata: {},
+        idempotencyKey: `g-${customerId}`,
+      });
+      await call('POST', '/v1/decisions', { customerId, feature: 'llm-tokens', units: 1, ttlMs: 1000 });
+    }),
+  );
+  if (i % 2000 === 0) process.stderr.write(`gate server: ${i + 200} of ${customers} customers loaded\n`);
+}
+
+await app.listen({ host: '127.0.0.1', port: 0 });
+announceListening(app.server, async () => {
+  await app.close();
+  await Promise.allSettled([bus.close(), hot.close(), sql.close()]);
+});

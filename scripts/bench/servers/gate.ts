@@ -1,8 +1,10 @@
 /**
- * The all-in-one app (gate, governance, credits and their workers) on the real servers the
- * bench targets, as `npm start` runs it with DATABASE_URL, REDIS_URL and NATS_URL set, on a
- * fresh database (BENCH_DATABASE_URL), a fresh Redis key prefix and NATS namespace
- * (BENCH_PREFIX). Before it listens it loads the bench's configuration:
+ * The gate deployed as in production: the gate process (services/gate/src/standalone.ts:
+ * decisions, catalog, governance, the credits engine as a library) and, in a child process,
+ * the hot-path stream worker (services/credits/src/worker/main.ts) that writes the ledger and
+ * the decision log; on the real servers the bench targets, on a fresh database
+ * (BENCH_DATABASE_URL), Redis key prefix and NATS namespace (BENCH_PREFIX). Before it listens
+ * it loads the bench's configuration:
  * - customer `hot`: plan pro (metered tokens at 0.002 credits), a customer-wide monthly budget,
  *   a team budget (agents a0..a99 under team t1), a per-agent daily budget (`agent: *`), a rate
  *   limit per minute, and a pool of a billion credits: every limit is checked on every request
@@ -11,15 +13,16 @@
  *   written in bulk, and each loaded into the hot state before the port is announced.
  * Logs at BENCH_LOG_LEVEL (default warn: no access log line per request).
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { loadConfig, StaticApiKeyStore } from '@allot/kit';
+import { fileURLToPath } from 'node:url';
+import { StaticApiKeyStore } from '@allot/kit';
 import { NatsBus } from '@allot/kit/bus';
 import { migrateConfig } from '@allot/kit/config-store';
 import { RedisHotState } from '@allot/kit/hot';
 import { PgStore } from '@allot/kit/sql';
-import { buildAllot } from '../../../services/allot/src/app.ts';
-import { allotEnv } from '../../../services/allot/src/config.ts';
 import { insertGrant } from '../../../services/credits/src/store/ledger.ts';
+import { buildGateApp } from '../../../services/gate/src/standalone.ts';
 import { announceListening } from '../lib/server.ts';
 
 const need = (name: string) => {
@@ -56,15 +59,35 @@ await sql.query(
 );
 await sql.query('INSERT INTO config.versions (tenant, version) VALUES ($1, $2)', [tenant, customers * 3]);
 
+// The stream worker, as its own process (its logs to this process's stderr).
+const worker = spawn(
+  process.execPath,
+  [
+    '--import',
+    import.meta.resolve('tsx'),
+    fileURLToPath(new URL('../../../services/credits/src/worker/main.ts', import.meta.url)),
+  ],
+  {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      DATABASE_URL: need('BENCH_DATABASE_URL'),
+      NATS_URL: need('BENCH_NATS_URL'),
+      NATS_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+    },
+  },
+);
+process.once('exit', () => worker.kill('SIGKILL'));
+
 const keys = new StaticApiKeyStore([{ key, principal: { keyId: 'bench', tenant, scopes: ['admin'] } }]);
-const env = loadConfig(allotEnv, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ALLOT_DEMO: '0' });
-const app = await buildAllot(env, { sql, hot, bus, readiness: [], close: async () => {} }, keys);
+const env = { LOG_LEVEL: (process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn', ALLOT_FAIL_OPEN: false };
+const app = await buildGateApp(env, { sql, hot, bus, readiness: [], close: async () => {} }, keys);
 await app.ready();
 const call = async (method: 'PUT' | 'POST', url: string, payload: object) => {
   const res = await app.inject({ method, url, payload, headers: { authorization: `Bearer ${key}` } });
   if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
 };
-await call('PUT', '/v1/credit-types/credits', { name: 'Credits' });
 await call('PUT', '/v1/features/llm-tokens', { name: 'LLM tokens', type: 'metered' });
 await call('PUT', '/v1/plans/pro', {
   name: 'Pro',
@@ -97,19 +120,13 @@ await call('PUT', '/v1/budgets/hot-rate', {
   period: 'rolling:60000',
   limit: huge,
 });
-await call('POST', '/v1/customers/hot/grants', {
-  creditType: 'credits',
-  amount: huge,
-  category: 'paid',
-  idempotencyKey: 'g',
-});
 
 // A pool for each of the many customers (in PostgreSQL: the first decision loads it into the
 // hot state), then one decision each, so every one is loaded before the measurement.
-for (let i = 0; i < customers; i += 200) {
+const ids = ['hot', ...Array.from({ length: customers }, (_, i) => `c${i}`)];
+for (let i = 0; i < ids.length; i += 200) {
   await Promise.all(
-    Array.from({ length: Math.min(200, customers - i) }, async (_, j) => {
-      const customerId = `c${i + j}`;
+    ids.slice(i, i + 200).map(async (customerId) => {
       await insertGrant(sql, {
         tenant,
         id: `gr_${randomUUID()}`,
@@ -127,11 +144,28 @@ for (let i = 0; i < customers; i += 200) {
       await call('POST', '/v1/decisions', { customerId, feature: 'llm-tokens', units: 1, ttlMs: 1000 });
     }),
   );
-  if (i % 2000 === 0) process.stderr.write(`gate server: ${i + 200} of ${customers} customers loaded\n`);
+  if (i % 2000 === 0) process.stderr.write(`gate server: ${i + 200} of ${ids.length} customers loaded\n`);
 }
 
+// BENCH_CPU_PROFILE=<file>: a CPU profile of the measured part only (after the setup above).
+const profile = process.env.BENCH_CPU_PROFILE ? await startProfile() : undefined;
 await app.listen({ host: '127.0.0.1', port: 0 });
 announceListening(app.server, async () => {
+  await profile?.();
+  worker.kill('SIGTERM');
   await app.close();
   await Promise.allSettled([bus.close(), hot.close(), sql.close()]);
 });
+
+async function startProfile(): Promise<() => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(process.env.BENCH_CPU_PROFILE!, JSON.stringify(profile));
+  };
+}

@@ -50,7 +50,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       feature: 'llm-tokens',
       units: 1200,
       dimensions: { agent: `a${agent++ % 100}`, model: 'gpt-5' },
-      ttlMs: 10_000,
+      ttlMs: 60_000,
     }),
     headers,
   );
@@ -61,7 +61,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       customerId: `c${Math.floor(Math.random() * CUSTOMERS)}`,
       feature: 'llm-tokens',
       units: 1200,
-      ttlMs: 10_000,
+      ttlMs: 60_000,
     }),
     headers,
   );

@@ -1,3 +1,4 @@
+import { BudgetAlerts, governanceRecordApplier, migrateGovernance } from '@allot/governance';
 import {
   baseEnv,
   createApp,
@@ -13,7 +14,10 @@ import { z } from 'zod';
 import { creditsPlugin } from './app.ts';
 import { startCredits } from './service.ts';
 
-/** The credits service on its own: API, ledger worker, expiry sweeper, alerts and webhook delivery. */
+/**
+ * The credits service on its own: API, the hot-path stream worker (credit events and the
+ * gate's decision records), expiry sweeper, alerts and webhook delivery.
+ */
 runMain('credits', async () => {
   const env = loadConfig(
     baseEnv.extend({
@@ -34,11 +38,23 @@ runMain('credits', async () => {
     ]),
     readiness,
   });
-  const credits = await startCredits({ sql, hot, bus, log: app.log, registry: app.metrics, webhooks: true });
+  await migrateGovernance(sql);
+  const budgetAlerts = new BudgetAlerts({ sql, bus, log: app.log });
+  await budgetAlerts.start();
+  const credits = await startCredits({
+    sql,
+    hot,
+    bus,
+    log: app.log,
+    registry: app.metrics,
+    webhooks: true,
+    records: governanceRecordApplier({ log: app.log, onAlerts: () => budgetAlerts.wake() }),
+  });
   await app.register(creditsPlugin, { sql, engine: credits.engine });
   await app.register(webhooksPlugin, { sql });
   app.addHook('onClose', async () => {
     await credits.close();
+    await budgetAlerts.stop();
     await close();
   });
   await serve(app, { host: env.HOST, port: env.PORT, graceMs: env.SHUTDOWN_GRACE_MS });

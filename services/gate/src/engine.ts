@@ -191,16 +191,19 @@ export class GateEngine {
       cost,
       creditType: rate?.creditType ?? null,
     });
-    const hash = digest(
-      JSON.stringify([
-        request.customerId,
-        request.feature,
-        request.units,
-        request.dimensions,
-        ref.resourceId,
-        request.ttlMs,
-      ]),
-    );
+    // Only a decision that can be retried needs the digest that tells its retries apart.
+    const hash = !key
+      ? ''
+      : digest(
+          JSON.stringify([
+            request.customerId,
+            request.feature,
+            request.units,
+            request.dimensions,
+            ref.resourceId,
+            request.ttlMs,
+          ]),
+        );
     const dimsForSettle = rate?.usesDimensions ? JSON.stringify(request.dimensions) : 'null';
     if (dimsForSettle.length > DIMS_FOR_SETTLE_MAX) {
       throw new AppError('unprocessable', `dimensions: at most ${DIMS_FOR_SETTLE_MAX} characters of JSON`);

@@ -1,11 +1,14 @@
 /**
- * The credits worker as a process of its own:
+ * The hot-path stream worker as a process of its own:
  * `DATABASE_URL=... NATS_URL=... node --import tsx services/credits/src/worker/main.ts`.
- * Migrates the credits schema, then applies the CREDITS stream until SIGTERM or SIGINT, on
- * which it finishes the batches in hand and exits 0. Killed outright, it loses nothing: what
- * it had not acknowledged is redelivered to the next worker.
+ * Migrates the credits and governance schemas, then applies the CREDITS stream (credit events,
+ * and the gate's decision records beside them) until SIGTERM or SIGINT, on which it finishes
+ * the batches in hand and exits 0. Killed outright, it loses nothing: what it had not
+ * acknowledged is redelivered to the next worker. It also publishes the budget alerts its
+ * commits raise.
  */
 import { fileURLToPath } from 'node:url';
+import { BudgetAlerts, governanceRecordApplier, migrateGovernance } from '@allot/governance';
 import { baseEnv, loadConfig, loggerOptions, redactUrl, runMain, urlVariable } from '@allot/kit';
 import { openBus } from '@allot/kit/bus';
 import { migrate, openSqlStore } from '@allot/kit/sql';
@@ -33,12 +36,21 @@ runMain('credits worker', async () => {
   const log = pino(loggerOptions({ service: 'credits-worker', level: env.LOG_LEVEL }));
   const store = await openSqlStore({ url: env.DATABASE_URL, max: 4 });
   const applied = await migrate(store, { schema: 'credits', dir: MIGRATIONS });
+  await migrateGovernance(store);
   const bus = await openBus({
     url: env.NATS_URL,
     name: 'credits-worker',
     ...(env.NATS_PREFIX === undefined ? {} : { prefix: env.NATS_PREFIX }),
   });
-  const worker = new CreditsWorker({ store, bus, log, ackWaitMs: env.CREDITS_ACK_WAIT_MS });
+  const alerts = new BudgetAlerts({ sql: store, bus, log });
+  await alerts.start();
+  const worker = new CreditsWorker({
+    store,
+    bus,
+    log,
+    ackWaitMs: env.CREDITS_ACK_WAIT_MS,
+    records: governanceRecordApplier({ log, onAlerts: () => alerts.wake() }),
+  });
   await worker.start();
   log.info(
     { database: redactUrl(env.DATABASE_URL), nats: redactUrl(env.NATS_URL), migrations: applied },
@@ -57,6 +69,7 @@ runMain('credits worker', async () => {
     }, env.SHUTDOWN_GRACE_MS).unref();
     void (async () => {
       await worker.stop();
+      await alerts.stop();
       await Promise.allSettled([bus.close(), store.close()]);
       log.info(worker.stats, 'credits worker stopped');
       process.exit(0);

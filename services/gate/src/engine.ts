@@ -636,31 +636,7 @@ export class GateEngine {
       retryAfterMs: null,
       decidedBy: deny.decidedBy,
     };
-    const record: DecisionRecord = {
-      id: `d:${id}`,
-      type: 'decision',
-      at: Date.now(),
-      tenant,
-      customerId: request.customerId,
-      decisionId: id,
-      feature: request.feature,
-      units: units.toString(),
-      dimensions: Object.fromEntries(Object.entries(request.dimensions).map(([k, v]) => [k, String(v)])),
-      decision: 'deny',
-      reason: deny.reason,
-      decidedBy: deny.decidedBy,
-      cost: null,
-      creditType: null,
-      resourceId: request.resourceId ?? '',
-      idempotencyKey: request.idempotencyKey ?? null,
-      requestHash: null,
-      expiresAt: null,
-      parts: [],
-      answer: answer as unknown as Record<string, unknown>,
-    };
-    await this.#publisher
-      .publish(request.customerId, [], [record as unknown as HotPathRecord])
-      .catch(() => this.#publisher.retryLater(request.customerId, [], [record as unknown as HotPathRecord]));
+    await this.#recordUnreserved(tenant, request, units, answer, null, null);
     return answer;
   }
 
@@ -693,19 +669,32 @@ export class GateEngine {
       retryAfterMs: null,
       decidedBy: 'fail_open',
     };
+    await this.#recordUnreserved(tenant, request, units, answer, cost, creditType);
+    return answer;
+  }
+
+  /** Records a decision that holds nothing (an early deny, a fail-open allow); never rejects. */
+  async #recordUnreserved(
+    tenant: string,
+    request: DecisionRequest,
+    units: bigint,
+    answer: Decision,
+    cost: bigint | null,
+    creditType: string | null,
+  ): Promise<void> {
     const record: DecisionRecord = {
-      id: `d:${id}`,
+      id: `d:${answer.decisionId}`,
       type: 'decision',
       at: Date.now(),
       tenant,
       customerId: request.customerId,
-      decisionId: id,
+      decisionId: answer.decisionId,
       feature: request.feature,
       units: units.toString(),
       dimensions: Object.fromEntries(Object.entries(request.dimensions).map(([k, v]) => [k, String(v)])),
-      decision: 'allow',
-      reason: null,
-      decidedBy: 'fail_open',
+      decision: answer.decision,
+      reason: answer.reason,
+      decidedBy: answer.decidedBy,
       cost: cost === null ? null : cost.toString(),
       creditType,
       resourceId: request.resourceId ?? '',
@@ -715,10 +704,10 @@ export class GateEngine {
       parts: [],
       answer: answer as unknown as Record<string, unknown>,
     };
+    const records = [record as unknown as HotPathRecord];
     await this.#publisher
-      .publish(request.customerId, [], [record as unknown as HotPathRecord])
-      .catch(() => this.#publisher.retryLater(request.customerId, [], [record as unknown as HotPathRecord]));
-    return answer;
+      .publish(request.customerId, [], records)
+      .catch(() => this.#publisher.retryLater(request.customerId, [], records));
   }
 
   /** The reservation as the hot state keeps it, for a settle whose cost needs its dimensions. */

@@ -17,6 +17,7 @@ export const configKinds = [
   'entity',
   'budget',
   'block',
+  'meter',
 ] as const;
 export type ConfigKind = (typeof configKinds)[number];
 
@@ -185,6 +186,56 @@ export const blockBody = z.object({
   reason: z.string().max(500).optional(),
 });
 
+// ---------------------------------------------------------------------------------------------
+// Metering
+
+/**
+ * The JSONPath subset meters read event data with: `$` then member names and array indexes,
+ * `$.usage.input_tokens`, `$['model name']`, `$.choices[0].tokens`. No wildcards or filters:
+ * a meter reads one value per event.
+ */
+export const jsonPath = z
+  .string()
+  .max(256)
+  .regex(
+    /^\$(\.[A-Za-z_$][A-Za-z0-9_$-]*|\[\d{1,6}\]|\['[^'\\]{1,128}'\]|\["[^"\\]{1,128}"\])+$/,
+    "expected a JSONPath like $.tokens, $.usage.input_tokens, $['model name'] or $.items[0].n",
+  );
+
+export const meterAggregations = ['SUM', 'COUNT', 'UNIQUE_COUNT', 'AVG', 'MIN', 'MAX', 'LATEST'] as const;
+
+export const meterBody = z
+  .object({
+    name: z.string().max(200).optional(),
+    description: z.string().max(1000).optional(),
+    eventType: z.string().min(1).max(256).describe('the CloudEvents type this meter counts'),
+    aggregation: z.enum(meterAggregations),
+    valueProperty: jsonPath.optional().describe('where the value is in the event data; not for COUNT'),
+    groupBy: z
+      .record(dimensionName, jsonPath)
+      .refine((g) => Object.keys(g).length <= 16, 'at most 16 group-by properties')
+      .refine((g) => !('subject' in g), 'subject is always available to group by; do not define it')
+      .default({})
+      .describe('name -> JSONPath of the properties usage can be grouped and filtered by'),
+  })
+  .superRefine((meter, ctx) => {
+    if (meter.aggregation === 'COUNT' && meter.valueProperty !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['valueProperty'],
+        message: 'COUNT counts events; it takes no valueProperty',
+      });
+    }
+    if (meter.aggregation !== 'COUNT' && meter.valueProperty === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['valueProperty'],
+        message: `${meter.aggregation} needs a valueProperty`,
+      });
+    }
+  });
+export type MeterBody = z.output<typeof meterBody>;
+
 /** The body of each kind, as it is stored. */
 export const configBodies = {
   feature: featureBody,
@@ -195,6 +246,7 @@ export const configBodies = {
   entity: entityBody,
   budget: budgetBody,
   block: blockBody,
+  meter: meterBody,
 } as const satisfies Record<ConfigKind, z.ZodType>;
 export type ConfigBody<K extends ConfigKind> = z.output<(typeof configBodies)[K]>;
 

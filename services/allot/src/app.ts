@@ -9,7 +9,17 @@ import {
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
+import { type MeteringService, meteringPlugin, startMetering } from '@allot/metering';
 import type { AllotEnv } from './config.ts';
+
+const running = new WeakMap<AllotApp, { metering: MeteringService }>();
+
+/** The services behind an app `buildAllot` made (tests wait on their workers). */
+export function servicesOf(app: AllotApp): { metering: MeteringService } {
+  const found = running.get(app);
+  if (!found) throw new Error('not an app buildAllot made');
+  return found;
+}
 
 /** Every service in one process, on one port. It grows as services land. */
 export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyStore): Promise<AllotApp> {
@@ -45,11 +55,22 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
   };
   await app.register(gatePlugin, { ...shared, engine: gate.engine, catalog: gate.catalog });
   await app.register(governancePlugin, shared);
+  // Metering reads its meters from the same configuration replica as the gate.
+  const metering = await startMetering({
+    sql: stores.sql,
+    bus: stores.bus,
+    config: { store: gate.config, replica: gate.replica },
+    log: app.log,
+    registry: app.metrics,
+  });
+  await app.register(meteringPlugin, { sql: stores.sql, metering });
+  running.set(app, { metering });
 
   // Webhook endpoints and delivery logs, for every service's events.
   await app.register(webhooksPlugin, { sql: stores.sql });
   app.addHook('onClose', async () => {
     // Background work first (it finishes its batch), then the stores it was using.
+    await metering.close();
     await gate.close();
     await credits.close();
     await budgetAlerts.stop();

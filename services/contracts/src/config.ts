@@ -204,37 +204,31 @@ export const jsonPath = z
 
 export const meterAggregations = ['SUM', 'COUNT', 'UNIQUE_COUNT', 'AVG', 'MIN', 'MAX', 'LATEST'] as const;
 
-export const meterBody = z
-  .object({
-    name: z.string().max(200).optional(),
-    description: z.string().max(1000).optional(),
-    eventType: z.string().min(1).max(256).describe('the CloudEvents type this meter counts'),
-    aggregation: z.enum(meterAggregations),
-    valueProperty: jsonPath.optional().describe('where the value is in the event data; not for COUNT'),
-    groupBy: z
-      .record(dimensionName, jsonPath)
-      .refine((g) => Object.keys(g).length <= 16, 'at most 16 group-by properties')
-      .refine((g) => !('subject' in g), 'subject is always available to group by; do not define it')
-      .default({})
-      .describe('name -> JSONPath of the properties usage can be grouped and filtered by'),
-  })
-  .superRefine((meter, ctx) => {
-    if (meter.aggregation === 'COUNT' && meter.valueProperty !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['valueProperty'],
-        message: 'COUNT counts events; it takes no valueProperty',
-      });
-    }
-    if (meter.aggregation !== 'COUNT' && meter.valueProperty === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['valueProperty'],
-        message: `${meter.aggregation} needs a valueProperty`,
-      });
-    }
-  });
+export const meterBody = z.object({
+  name: z.string().max(200).optional(),
+  description: z.string().max(1000).optional(),
+  eventType: z.string().min(1).max(256).describe('the CloudEvents type this meter counts'),
+  aggregation: z.enum(meterAggregations),
+  valueProperty: jsonPath.optional().describe('where the value is in the event data; not for COUNT'),
+  groupBy: z
+    .record(dimensionName, jsonPath)
+    .refine((g) => Object.keys(g).length <= 16, 'at most 16 group-by properties')
+    .refine((g) => !('subject' in g), 'subject is always available to group by; do not define it')
+    .default({})
+    .describe('name -> JSONPath of the properties usage can be grouped and filtered by'),
+});
 export type MeterBody = z.output<typeof meterBody>;
+
+/** What the schema cannot say about a meter: COUNT takes no value, every other aggregation needs one. */
+export function meterProblem(meter: MeterBody): string | null {
+  if (meter.aggregation === 'COUNT' && meter.valueProperty !== undefined) {
+    return 'valueProperty: COUNT counts events; it takes no valueProperty';
+  }
+  if (meter.aggregation !== 'COUNT' && meter.valueProperty === undefined) {
+    return `valueProperty: ${meter.aggregation} needs a valueProperty`;
+  }
+  return null;
+}
 
 /** The body of each kind, as it is stored. */
 export const configBodies = {

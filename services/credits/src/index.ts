@@ -17,4 +17,4 @@ export { customerKeys, type PoolRef, poolKeys, poolName, poolScriptKeys } from '
 export { StreamLedgerView } from './store/ledger-view.ts';
 export { CreditEventPublisher, type HotPathRecord, type PublisherOptions } from './store/publisher.ts';
 export { CreditsSweeper } from './sweeper.ts';
-export { CreditsWorker, ledgerCaughtUp, type RecordApplier } from './worker/worker.ts';
+export { CreditsWorker, creditsStreamConfig, ledgerCaughtUp, type RecordApplier } from './worker/worker.ts';

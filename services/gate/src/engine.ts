@@ -418,6 +418,8 @@ export class GateEngine {
         tenant,
         customerId: ref.customerId,
         reservationId: id,
+        feature: ref.feature,
+        creditType: ref.creditType,
         units: String(settled.units),
         cost: String(settled.cost),
         late: settled.late === true,

@@ -71,6 +71,9 @@ export const settledRecord = z.object({
   ...base,
   type: z.literal('settled'),
   reservationId: text,
+  /** What metering needs to turn the settle into a usage event (absent in older records). */
+  feature: text.optional(),
+  creditType: text.optional(),
   units: micros,
   cost: micros,
   late: z.boolean(),

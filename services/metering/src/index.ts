@@ -1,0 +1,12 @@
+export { type MeteringPluginOptions, meteringPlugin } from './app.ts';
+export { type EventProblem, readEvent, type UsageEvent } from './domain/events.ts';
+export { compileJsonPath, JsonPathError, readPath } from './domain/jsonpath.ts';
+export { type Aggregation, compileMeter, type Meter, readMeter } from './domain/meters.ts';
+export { EventIngest } from './ingest.ts';
+export { MeterCatalog } from './meters.ts';
+export { type MeteringOptions, type MeteringService, migrateMetering, startMetering } from './service.ts';
+export { type ExportedAggregate, type ExportPage, exportAggregates } from './store/export.ts';
+export { queryUsage, type UsageQuery, type UsageRow } from './store/queries.ts';
+export { applyBatches, type IngestedBatch } from './store/writer.ts';
+export { DEFAULT_PARTITIONS, METERING_STREAM, meteringStreamConfig, partitionOf } from './stream.ts';
+export { MeteringWorker, SETTLED_EVENT_SOURCE, SETTLED_EVENT_TYPE } from './worker/worker.ts';

@@ -231,3 +231,19 @@ export function spawnCreditsWorker(env: {
   });
   return track(child, 'credits worker');
 }
+
+/** `node --import tsx services/metering/src/worker/main.ts` on our database and NATS namespace. */
+export function spawnMeteringWorker(env: {
+  DATABASE_URL: string;
+  NATS_URL: string;
+  NATS_PREFIX: string;
+  METERING_ACK_WAIT_MS?: string;
+  METERING_TAKE?: string;
+}): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/metering/src/worker/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, LOG_LEVEL: 'info', NODE_ENV: 'test' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return track(child, 'metering worker');
+}

@@ -73,12 +73,13 @@ export function decisionRoutes(app: AllotApp, { engine }: { engine: GateEngine }
           'The cost is recomputed from the rate with the actual units (and dimensions); what was held and not used goes back. ' +
           'Usage above the reservation is charged if the balance allows it, otherwise recorded as overage.',
         params: reservationParams,
-        body: decisions.settleBody.default({}),
+        // No body at all (settle as reserved) is fine too.
+        body: decisions.settleBody.nullish(),
         response: { 200: decisions.settlement },
       },
     },
     async (request) => {
-      const body = request.body;
+      const body = request.body ?? {};
       return engine.settle(tenantOf(request), request.params.id, {
         ...(body.units === undefined ? {} : { units: body.units }),
         ...(body.dimensions === undefined ? {} : { dimensions: body.dimensions }),
@@ -94,7 +95,7 @@ export function decisionRoutes(app: AllotApp, { engine }: { engine: GateEngine }
         tags: ['decisions'],
         summary: 'Give a whole reservation back',
         params: reservationParams,
-        body: decisions.releaseBody.default({}),
+        body: decisions.releaseBody.nullish(),
         response: { 200: decisions.settlement },
       },
     },

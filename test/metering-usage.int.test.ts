@@ -60,7 +60,10 @@ describe.each<Backend>(['real', 'embedded'])('metering and the gate on %s backen
     let data: { value: number; subject: string; groupBy: Record<string, string> }[] = [];
     while (Date.now() < deadline) {
       await caughtUp();
-      const res = await rig.ok<{ data: typeof data }>('GET', '/v1/meters/settled-tokens/query?groupBy=subject&groupBy=feature');
+      const res = await rig.ok<{ data: typeof data }>(
+        'GET',
+        '/v1/meters/settled-tokens/query?groupBy=subject&groupBy=feature',
+      );
       data = res.data;
       if (data.length === 2) break;
     }
@@ -81,7 +84,17 @@ describe.each<Backend>(['real', 'embedded'])('metering and the gate on %s backen
     expect(first.aggregates.length).toBeGreaterThan(0);
     for (const row of first.aggregates) {
       expect(Object.keys(row).sort()).toEqual(
-        ['count', 'customerId', 'groupBy', 'meter', 'meterVersion', 'value', 'version', 'windowEnd', 'windowStart'].sort(),
+        [
+          'count',
+          'customerId',
+          'groupBy',
+          'meter',
+          'meterVersion',
+          'value',
+          'version',
+          'windowEnd',
+          'windowStart',
+        ].sort(),
       );
     }
     const versions = first.aggregates.map((a) => BigInt(a.version as string));
@@ -108,7 +121,8 @@ describe.each<Backend>(['real', 'embedded'])('metering and the gate on %s backen
     await caughtUp();
     const next = await rig.ok<typeof first>('GET', `/v1/metering/export?after=${first.cursor}`);
     expect(next.aggregates.length).toBe(2);
-    for (const row of next.aggregates) expect(BigInt(row.version as string)).toBeGreaterThan(BigInt(first.cursor));
+    for (const row of next.aggregates)
+      expect(BigInt(row.version as string)).toBeGreaterThan(BigInt(first.cursor));
     expect(next.aggregates.find((a) => a.meter === 'settled-tokens')).toMatchObject({ customerId: 'acme' });
     expect((await rig.call('GET', '/v1/metering/export?after=x')).status).toBe(400);
   });

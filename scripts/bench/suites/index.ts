@@ -7,4 +7,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   kit: () => import('./kit.ts'),
   credits: () => import('./credits.ts'),
   gate: () => import('./gate.ts'),
+  metering: () => import('./metering.ts'),
 };

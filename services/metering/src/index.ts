@@ -10,3 +10,4 @@ export { queryUsage, type UsageQuery, type UsageRow } from './store/queries.ts';
 export { applyBatches, type IngestedBatch } from './store/writer.ts';
 export { DEFAULT_PARTITIONS, METERING_STREAM, meteringStreamConfig, partitionOf } from './stream.ts';
 export { MeteringWorker, SETTLED_EVENT_SOURCE, SETTLED_EVENT_TYPE } from './worker/worker.ts';
+export { buildMeteringApp, type MeteringEnv, meteringEnv } from './standalone.ts';

@@ -12,12 +12,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { generateApiKey } from '@allot/kit';
 import { freshPgDatabase } from '@allot/kit/testing';
-import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Pool } from 'undici';
@@ -27,7 +27,8 @@ import { startServer } from '../lib/server.ts';
 import type { Row, SuiteContext } from '../lib/suite.ts';
 
 export const name = 'metering';
-export const description = 'CloudEvents over HTTP to queryable aggregates, vs raw JetStream publish and raw COPY';
+export const description =
+  'CloudEvents over HTTP to queryable aggregates, vs raw JetStream publish and raw COPY';
 
 const BATCH = 1000;
 const CLIENTS = 8;
@@ -61,9 +62,13 @@ export async function run(ctx: SuiteContext): Promise<void> {
   const payload = new TextEncoder().encode(sample);
   const natsRow = ctx.report({
     case: `raw JetStream publish, ${BATCH}-event message (${Math.round(payload.length / 1024)} KiB)`,
-    result: await ctx.saturation('raw JetStream publish', async () => {
-      await js.publish(rawSubject, payload);
-    }, CLIENTS),
+    result: await ctx.saturation(
+      'raw JetStream publish',
+      async () => {
+        await js.publish(rawSubject, payload);
+      },
+      CLIENTS,
+    ),
     note: 'ops are messages; ×1000 for events',
   });
   await jsm.streams.delete(rawStream);
@@ -81,14 +86,18 @@ export async function run(ctx: SuiteContext): Promise<void> {
   const copyBody = Buffer.from(rows.join(''));
   const copyRow = ctx.report({
     case: `raw COPY of ${BATCH} event rows (no indexes)`,
-    result: await ctx.saturation('raw COPY', async () => {
-      const client = await raw.connect();
-      try {
-        await pipeline(Readable.from([copyBody]), client.query(copyFrom('COPY bench_events FROM STDIN')));
-      } finally {
-        client.release();
-      }
-    }, 2),
+    result: await ctx.saturation(
+      'raw COPY',
+      async () => {
+        const client = await raw.connect();
+        try {
+          await pipeline(Readable.from([copyBody]), client.query(copyFrom('COPY bench_events FROM STDIN')));
+        } finally {
+          client.release();
+        }
+      },
+      2,
+    ),
     note: 'ops are batches; ×1000 for rows',
   });
   await raw.query('DROP TABLE bench_events');
@@ -97,7 +106,12 @@ export async function run(ctx: SuiteContext): Promise<void> {
   const key = generateApiKey();
   const prefix = uniqueName('bmeter');
   const server = await startServer(fileURLToPath(new URL('../servers/metering.ts', import.meta.url)), {
-    env: { BENCH_API_KEY: key, BENCH_PREFIX: prefix, BENCH_DATABASE_URL: db.url, BENCH_NATS_URL: targets.natsUrl },
+    env: {
+      BENCH_API_KEY: key,
+      BENCH_PREFIX: prefix,
+      BENCH_DATABASE_URL: db.url,
+      BENCH_NATS_URL: targets.natsUrl,
+    },
     timeoutMs: 60_000,
   });
   const http = new Pool(server.origin, { connections: 64 });
@@ -111,9 +125,17 @@ export async function run(ctx: SuiteContext): Promise<void> {
     const text = await res.body.text();
     if (res.statusCode !== 204) throw new Error(`POST /v1/events: ${res.statusCode} ${text.slice(0, 200)}`);
   };
-  const workerEnv = { DATABASE_URL: db.url, NATS_URL: targets.natsUrl, NATS_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const workerEnv = {
+    DATABASE_URL: db.url,
+    NATS_URL: targets.natsUrl,
+    NATS_PREFIX: prefix,
+    LOG_LEVEL: 'warn',
+  };
   const applied = async () =>
-    Number((await raw.query<{ n: string }>("SELECT count(*)::text AS n FROM metering.seen WHERE tenant = 'bench'")).rows[0]!.n);
+    Number(
+      (await raw.query<{ n: string }>("SELECT count(*)::text AS n FROM metering.seen WHERE tenant = 'bench'"))
+        .rows[0]!.n,
+    );
   let workers: ChildProcess[] = [];
   try {
     for (const take of [[undefined], ['0,1', '2,3']] as const) {
@@ -122,7 +144,11 @@ export async function run(ctx: SuiteContext): Promise<void> {
       await sleep(3000);
       const before = (await drain(applied, Infinity)).count;
       const startedAt = performance.now();
-      const ingest = await ctx.saturation(`ingest ${BATCH}-event requests, ${label}`, () => post(batchOf(BATCH)), CLIENTS);
+      const ingest = await ctx.saturation(
+        `ingest ${BATCH}-event requests, ${label}`,
+        () => post(batchOf(BATCH)),
+        CLIENTS,
+      );
       const ingested = ingest.ops * BATCH;
       ctx.report({
         case: `ingest over HTTP, ${BATCH} events a request (${label})`,
@@ -150,7 +176,16 @@ export async function run(ctx: SuiteContext): Promise<void> {
         for (let p = 0; probing; p++) {
           const subject = `probe-${label.replace(' ', '')}-${p}`;
           const sent = performance.now();
-          await post([{ specversion: '1.0', id: `probe-${subject}`, source: 'probe', type: 'llm', subject, data: { tokens: 1, model: 'x' } }]);
+          await post([
+            {
+              specversion: '1.0',
+              id: `probe-${subject}`,
+              source: 'probe',
+              type: 'llm',
+              subject,
+              data: { tokens: 1, model: 'x' },
+            },
+          ]);
           for (;;) {
             const { rows: found } = await raw.query(
               "SELECT 1 FROM metering.aggregates WHERE tenant = 'bench' AND meter = 'tokens' AND subject = $1 LIMIT 1",
@@ -163,14 +198,28 @@ export async function run(ctx: SuiteContext): Promise<void> {
           await sleep(50);
         }
       })();
-      const load = await ctx.openLoop(`ingest at ${rate * 100} events/s, ${label}`, () => post(batchOf(100)), rate);
+      const load = await ctx.openLoop(
+        `ingest at ${rate * 100} events/s, ${label}`,
+        () => post(batchOf(100)),
+        rate,
+      );
       probing = false;
       await probes;
       lags.sort((a, b) => a - b);
       const pct = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0;
       ctx.report({
         case: `ingest → queryable lag (${label})`,
-        result: { ...load, latencyMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: lags.at(-1) ?? 0, mean: lags.reduce((a, b) => a + b, 0) / Math.max(1, lags.length) } },
+        result: {
+          ...load,
+          latencyMs: {
+            p50: pct(0.5),
+            p90: pct(0.9),
+            p99: pct(0.99),
+            p999: pct(0.999),
+            max: lags.at(-1) ?? 0,
+            mean: lags.reduce((a, b) => a + b, 0) / Math.max(1, lags.length),
+          },
+        },
         note: `${lags.length} probes at ${(rate * 100).toLocaleString('en-US')} events/s of load: the time from POST to the probe's aggregate being readable`,
       });
       await Promise.all(workers.map(stopWorker));
@@ -190,7 +239,10 @@ function synthetic(like: LoadResult, opsPerSec: number, latencyMs: LoadResult['l
 }
 
 /** Waits until the applied count stops moving for 2 s (or `timeoutMs`): the count, and when it last moved. */
-async function drain(applied: () => Promise<number>, timeoutMs: number): Promise<{ count: number; at: number }> {
+async function drain(
+  applied: () => Promise<number>,
+  timeoutMs: number,
+): Promise<{ count: number; at: number }> {
   const deadline = Date.now() + timeoutMs;
   let last = await applied();
   let at = performance.now();

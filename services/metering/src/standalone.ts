@@ -16,7 +16,11 @@ export const meteringEnv = baseEnv.extend({
   /** Also run the worker in this process. */
   METERING_WORKER: envBoolean.default(true),
   METERING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(DEFAULT_PARTITIONS),
-  METERING_LATENESS_MS: z.coerce.number().int().min(60_000).default(7 * 86_400_000),
+  METERING_LATENESS_MS: z.coerce
+    .number()
+    .int()
+    .min(60_000)
+    .default(7 * 86_400_000),
 });
 export type MeteringEnv = z.output<typeof meteringEnv>;
 
@@ -25,7 +29,12 @@ export async function buildMeteringApp(
   stores: Stores,
   apiKeys: ApiKeyStore,
 ): Promise<AllotApp> {
-  const app = await createApp({ service: 'metering', logLevel: env.LOG_LEVEL, apiKeys, readiness: stores.readiness });
+  const app = await createApp({
+    service: 'metering',
+    logLevel: env.LOG_LEVEL,
+    apiKeys,
+    readiness: stores.readiness,
+  });
   const metering = await startMetering({
     sql: stores.sql,
     bus: stores.bus,

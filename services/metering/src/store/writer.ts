@@ -8,6 +8,7 @@
  * the commit leaves no trace, one after it makes the redelivery a no-op.
  */
 import type { SqlExecutor, SqlStore } from '@allot/kit/sql';
+import { addDecimal, compareDecimal, type Decimal, formatDecimal, parseDecimal } from '../domain/decimal.ts';
 import type { UsageEvent } from '../domain/events.ts';
 import { type Meter, readMeter } from '../domain/meters.ts';
 
@@ -28,6 +29,39 @@ export interface ApplyResult {
 }
 
 const MINUTE = 60_000;
+const ZERO: Decimal = { n: 0n, s: 0 };
+
+/** One aggregate row as the batch adds to it. */
+interface Group {
+  meter: string;
+  version: number;
+  subject: string;
+  window: number;
+  groupKey: string;
+  groups: Record<string, string | null>;
+  /** UNIQUE_COUNT meters: the distinct values; the numeric fields stay unset. */
+  distinct: Set<string> | null;
+  sum: Decimal;
+  count: number;
+  min: Decimal | null;
+  max: Decimal | null;
+  latest: Decimal | null;
+  latestAt: number;
+}
+
+function compareGroups(a: Group, b: Group): number {
+  return (
+    cmp(a.meter, b.meter) ||
+    a.version - b.version ||
+    cmp(a.subject, b.subject) ||
+    a.window - b.window ||
+    cmp(a.groupKey, b.groupKey)
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 const DAY = 86_400_000;
 
 export async function applyBatches(
@@ -112,24 +146,9 @@ async function applyTenant(
     }
     list.push(meter);
   }
-  const agg = {
-    meter: [] as string[],
-    version: [] as number[],
-    subject: [] as string[],
-    window: [] as number[],
-    groupKey: [] as string[],
-    groups: [] as string[],
-    value: [] as (string | null)[],
-    time: [] as number[],
-  };
-  const uniq = {
-    meter: [] as string[],
-    version: [] as number[],
-    subject: [] as string[],
-    window: [] as number[],
-    groupKey: [] as string[],
-    value: [] as string[],
-  };
+  // The batch pre-aggregated per (meter, subject, minute, group), in exact decimals: one row
+  // per group goes to PostgreSQL instead of one per event.
+  const groups = new Map<string, Group>();
   let skipped = 0;
   for (const { event } of fresh) {
     const forType = byType.get(event.type);
@@ -141,65 +160,95 @@ async function applyTenant(
         skipped++;
         continue;
       }
-      const distinct = meter.aggregation === 'UNIQUE_COUNT';
-      agg.meter.push(meter.slug);
-      agg.version.push(meter.version);
-      agg.subject.push(event.subject);
-      agg.window.push(window);
-      agg.groupKey.push(reading.groupKey);
-      agg.groups.push(JSON.stringify(reading.groups));
-      agg.value.push(distinct ? null : reading.value);
-      agg.time.push(event.time);
-      if (distinct) {
-        uniq.meter.push(meter.slug);
-        uniq.version.push(meter.version);
-        uniq.subject.push(event.subject);
-        uniq.window.push(window);
-        uniq.groupKey.push(reading.groupKey);
-        uniq.value.push(reading.value);
+      const key = `${meter.slug}\u0000${meter.version}\u0000${event.subject}\u0000${window}\u0000${reading.groupKey}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = {
+          meter: meter.slug,
+          version: meter.version,
+          subject: event.subject,
+          window,
+          groupKey: reading.groupKey,
+          groups: reading.groups,
+          distinct: meter.aggregation === 'UNIQUE_COUNT' ? new Set() : null,
+          sum: ZERO,
+          count: 0,
+          min: null,
+          max: null,
+          latest: null,
+          latestAt: -Infinity,
+        };
+        groups.set(key, group);
+      }
+      group.count++;
+      if (group.distinct) {
+        group.distinct.add(reading.value);
+        continue;
+      }
+      const value = parseDecimal(reading.value);
+      group.sum = addDecimal(group.sum, value);
+      if (group.min === null || compareDecimal(value, group.min) < 0) group.min = value;
+      if (group.max === null || compareDecimal(value, group.max) > 0) group.max = value;
+      if (event.time >= group.latestAt) {
+        group.latest = value;
+        group.latestAt = event.time;
       }
     }
   }
-  if (agg.meter.length > 0) {
+  if (groups.size > 0) {
+    // In key order, so concurrent workers lock rows in the same order.
+    const rows = [...groups.values()].sort(compareGroups);
+    const text = (d: Decimal | null) => (d === null ? null : formatDecimal(d));
     await tx.query(
       `INSERT INTO metering.aggregates AS a
          (tenant, meter, meter_version, subject, window_start, group_key, groups, sum, count, min, max, latest, latest_at)
-       SELECT $1, m, ver, subj, to_timestamp(ws / 1000.0), gk, (array_agg(g))[1]::jsonb, coalesce(sum(v), 0), count(*),
-         min(v), max(v), (array_agg(v ORDER BY t DESC))[1], to_timestamp(max(t) / 1000.0)
-       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::numeric[], $9::bigint[])
-         AS r (m, ver, subj, ws, gk, g, v, t)
-       GROUP BY m, ver, subj, ws, gk
-       ORDER BY m, ver, subj, ws, gk
+       SELECT $1, m, ver, subj, to_timestamp(ws / 1000.0), gk, g::jsonb, total, n, lo, hi, last, to_timestamp(t / 1000.0)
+       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::numeric[],
+         $9::bigint[], $10::numeric[], $11::numeric[], $12::numeric[], $13::bigint[])
+         AS r (m, ver, subj, ws, gk, g, total, n, lo, hi, last, t)
        ON CONFLICT (tenant, meter, meter_version, subject, window_start, group_key) DO UPDATE SET
          sum = a.sum + excluded.sum,
          count = a.count + excluded.count,
          min = least(a.min, excluded.min),
          max = greatest(a.max, excluded.max),
-         latest = CASE WHEN excluded.latest_at >= a.latest_at THEN excluded.latest ELSE a.latest END,
+         latest = CASE WHEN excluded.latest_at >= a.latest_at OR a.latest_at IS NULL THEN excluded.latest ELSE a.latest END,
          latest_at = greatest(a.latest_at, excluded.latest_at),
          txid = pg_current_xact_id()`,
       [
         tenant,
-        agg.meter,
-        agg.version,
-        agg.subject,
-        agg.window,
-        agg.groupKey,
-        agg.groups,
-        agg.value,
-        agg.time,
+        rows.map((g) => g.meter),
+        rows.map((g) => g.version),
+        rows.map((g) => g.subject),
+        rows.map((g) => g.window),
+        rows.map((g) => g.groupKey),
+        rows.map((g) => JSON.stringify(g.groups)),
+        rows.map((g) => formatDecimal(g.sum)),
+        rows.map((g) => g.count),
+        rows.map((g) => text(g.min)),
+        rows.map((g) => text(g.max)),
+        rows.map((g) => text(g.latest)),
+        rows.map((g) => (g.distinct ? null : g.latestAt)),
       ],
     );
-  }
-  if (uniq.meter.length > 0) {
-    await tx.query(
-      `INSERT INTO metering.unique_values (tenant, meter, meter_version, subject, window_start, group_key, value)
-       SELECT DISTINCT $1, m, ver, subj, to_timestamp(ws / 1000.0), gk, v
-       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[]) AS r (m, ver, subj, ws, gk, v)
-       ORDER BY 2, 3, 4, 5, 6, 7
-       ON CONFLICT DO NOTHING`,
-      [tenant, uniq.meter, uniq.version, uniq.subject, uniq.window, uniq.groupKey, uniq.value],
-    );
+    const distinct = rows.filter((g) => g.distinct !== null);
+    if (distinct.length > 0) {
+      const flat = distinct.flatMap((g) => [...g.distinct!].sort().map((value) => [g, value] as const));
+      await tx.query(
+        `INSERT INTO metering.unique_values (tenant, meter, meter_version, subject, window_start, group_key, value)
+         SELECT $1, m, ver, subj, to_timestamp(ws / 1000.0), gk, v
+         FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[]) AS r (m, ver, subj, ws, gk, v)
+         ON CONFLICT DO NOTHING`,
+        [
+          tenant,
+          flat.map(([g]) => g.meter),
+          flat.map(([g]) => g.version),
+          flat.map(([g]) => g.subject),
+          flat.map(([g]) => g.window),
+          flat.map(([g]) => g.groupKey),
+          flat.map(([, v]) => v),
+        ],
+      );
+    }
   }
   return { fresh: fresh.length, duplicates, skipped };
 }

@@ -8,6 +8,6 @@ export { type MeteringOptions, type MeteringService, migrateMetering, startMeter
 export { buildMeteringApp, type MeteringEnv, meteringEnv } from './standalone.ts';
 export { type ExportedAggregate, type ExportPage, exportAggregates } from './store/export.ts';
 export { queryUsage, type UsageQuery, type UsageRow } from './store/queries.ts';
-export { applyBatches, type IngestedBatch } from './store/writer.ts';
+export { applyBatches, EventPartitions, type IngestedBatch, partitionDays } from './store/writer.ts';
 export { DEFAULT_PARTITIONS, METERING_STREAM, meteringStreamConfig, partitionOf } from './stream.ts';
 export { MeteringWorker, SETTLED_EVENT_SOURCE, SETTLED_EVENT_TYPE } from './worker/worker.ts';

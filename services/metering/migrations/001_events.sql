@@ -1,5 +1,6 @@
 -- Raw events, partitioned by event time (one partition per UTC day, created by the worker as
--- events for a day arrive, dropped past the retention).
+-- events for a day arrive, dropped past the retention). data is json, not jsonb: the archive
+-- keeps the text it came as and is not queried per event, so it skips jsonb's conversion.
 CREATE TABLE metering.events (
   tenant text NOT NULL,
   time timestamptz NOT NULL,
@@ -7,7 +8,7 @@ CREATE TABLE metering.events (
   id text NOT NULL,
   type text NOT NULL,
   subject text NOT NULL,
-  data jsonb,
+  data json,
   ingested_at timestamptz NOT NULL
 ) PARTITION BY RANGE (time);
 

@@ -9,6 +9,7 @@ export {
   CONFIG_CHANGED_SUBJECT,
   type ConfigDocument,
   ConfigStore,
+  type ConfigStoreOptions,
   canonicalJson,
   configMigrations,
   migrateConfig,

@@ -1,5 +1,5 @@
 import type { Bus } from '../bus/port.ts';
-import { CONFIG_CHANGED_SUBJECT, type ConfigDocument, type ConfigStore } from './store.ts';
+import type { ConfigDocument, ConfigStore } from './store.ts';
 
 export interface ConfigReplicaOptions {
   store: ConfigStore;
@@ -48,7 +48,7 @@ export class ConfigReplica {
 
   /** Loads every tenant, then follows changes. */
   async start(): Promise<void> {
-    this.#subscription = this.#bus?.subscribe(CONFIG_CHANGED_SUBJECT, (_, data) => {
+    this.#subscription = this.#bus?.subscribe(this.#store.subject, (_, data) => {
       try {
         const { tenant } = JSON.parse(Buffer.from(data).toString('utf8')) as { tenant: string };
         if (typeof tenant === 'string') void this.sync(tenant);

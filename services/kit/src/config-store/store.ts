@@ -6,8 +6,16 @@ import type { SqlExecutor, SqlStore } from '../sql/port.ts';
 /** The configuration tables' migrations, applied to schema `config`. */
 export const configMigrations = fileURLToPath(new URL('../../migrations/config', import.meta.url));
 
-export function migrateConfig(sql: SqlStore): Promise<string[]> {
-  return migrate(sql, { schema: 'config', dir: configMigrations });
+/** The same tables in another schema serve another store (the control plane's). */
+export function migrateConfig(sql: SqlStore, schema = 'config'): Promise<string[]> {
+  return migrate(sql, { schema, dir: configMigrations });
+}
+
+export interface ConfigStoreOptions {
+  /** The schema of its tables. Default `config` (the data plane's). */
+  schema?: string;
+  /** Where changes are announced. Default `config.changed`. */
+  subject?: string;
 }
 
 /** Where a change is announced (core NATS, at most once): `{ tenant, version }`. */
@@ -73,9 +81,16 @@ export class ConfigStore {
   readonly #sql: SqlStore;
   readonly #bus: Bus | undefined;
 
-  constructor(sql: SqlStore, bus?: Bus) {
+  readonly #schema: string;
+  /** Where this store announces its changes. */
+  readonly subject: string;
+
+  constructor(sql: SqlStore, bus?: Bus, options: ConfigStoreOptions = {}) {
     this.#sql = sql;
     this.#bus = bus;
+    this.#schema = options.schema ?? 'config';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.#schema)) throw new Error(`bad schema name ${this.#schema}`);
+    this.subject = options.subject ?? CONFIG_CHANGED_SUBJECT;
   }
 
   /** Creates or replaces a document. `changed` is false when it already held exactly this body. */
@@ -87,11 +102,11 @@ export class ConfigStore {
     actor: string,
   ): Promise<{ document: ConfigDocument; changed: boolean }> {
     const result = await this.#sql.transaction(async (tx) => {
-      const current = await lockedDocument(tx, tenant, kind, id);
+      const current = await lockedDocument(this.#schema, tx, tenant, kind, id);
       if (current && current.body !== null && canonicalJson(current.body) === canonicalJson(body)) {
         return { document: current, changed: false };
       }
-      const document = await write(tx, { tenant, kind, id, body, actor, action: 'put' });
+      const document = await write(this.#schema, tx, { tenant, kind, id, body, actor, action: 'put' });
       return { document, changed: true };
     });
     if (result.changed) this.#announce(tenant, result.document.version);
@@ -101,9 +116,9 @@ export class ConfigStore {
   /** Deletes a document; false when there was none. */
   async delete(tenant: string, kind: string, id: string, actor: string): Promise<boolean> {
     const document = await this.#sql.transaction(async (tx) => {
-      const current = await lockedDocument(tx, tenant, kind, id);
+      const current = await lockedDocument(this.#schema, tx, tenant, kind, id);
       if (!current || current.body === null) return null;
-      return write(tx, { tenant, kind, id, body: null, actor, action: 'delete' });
+      return write(this.#schema, tx, { tenant, kind, id, body: null, actor, action: 'delete' });
     });
     if (document) this.#announce(tenant, document.version);
     return document !== null;
@@ -111,7 +126,7 @@ export class ConfigStore {
 
   async get(tenant: string, kind: string, id: string): Promise<ConfigDocument | null> {
     const { rows } = await this.#sql.query<DocumentRow>(
-      `SELECT * FROM config.documents WHERE tenant = $1 AND kind = $2 AND id = $3 AND NOT deleted`,
+      `SELECT * FROM ${this.#schema}.documents WHERE tenant = $1 AND kind = $2 AND id = $3 AND NOT deleted`,
       [tenant, kind, id],
     );
     return rows[0] ? toDocument(rows[0]) : null;
@@ -120,7 +135,7 @@ export class ConfigStore {
   /** The tenant's live documents of one kind, by id; `idPrefix` narrows (`acme/` for one customer's entities). */
   async list(tenant: string, kind: string, idPrefix = ''): Promise<ConfigDocument[]> {
     const { rows } = await this.#sql.query<DocumentRow>(
-      `SELECT * FROM config.documents
+      `SELECT * FROM ${this.#schema}.documents
        WHERE tenant = $1 AND kind = $2 AND NOT deleted AND starts_with(id, $3)
        ORDER BY id`,
       [tenant, kind, idPrefix],
@@ -131,7 +146,7 @@ export class ConfigStore {
   /** Documents (tombstones included) changed after `version`, in version order. */
   async changesSince(tenant: string, version: number, limit = 5000): Promise<ConfigDocument[]> {
     const { rows } = await this.#sql.query<DocumentRow>(
-      `SELECT * FROM config.documents WHERE tenant = $1 AND version > $2 ORDER BY version LIMIT $3`,
+      `SELECT * FROM ${this.#schema}.documents WHERE tenant = $1 AND version > $2 ORDER BY version LIMIT $3`,
       [tenant, version, limit],
     );
     return rows.map(toDocument);
@@ -140,7 +155,7 @@ export class ConfigStore {
   /** Every tenant's current version. */
   async versions(): Promise<Map<string, number>> {
     const { rows } = await this.#sql.query<{ tenant: string; version: string }>(
-      'SELECT tenant, version FROM config.versions',
+      `SELECT tenant, version FROM ${this.#schema}.versions`,
     );
     return new Map(rows.map((row) => [row.tenant, Number(row.version)]));
   }
@@ -156,7 +171,7 @@ export class ConfigStore {
       actor: string;
       at: Date;
     }>(
-      `SELECT version, kind, id, action, body, actor, at FROM config.audit
+      `SELECT version, kind, id, action, body, actor, at FROM ${this.#schema}.audit
        WHERE tenant = $1 AND version < $2 ORDER BY version DESC LIMIT $3`,
       [tenant, options.before ?? Number.MAX_SAFE_INTEGER, options.limit ?? 100],
     );
@@ -165,7 +180,7 @@ export class ConfigStore {
 
   #announce(tenant: string, version: number): void {
     try {
-      this.#bus?.notify(CONFIG_CHANGED_SUBJECT, Buffer.from(JSON.stringify({ tenant, version })));
+      this.#bus?.notify(this.subject, Buffer.from(JSON.stringify({ tenant, version })));
     } catch {
       // At most once by design: replicas also poll, so a lost announcement costs a poll interval.
     }
@@ -173,19 +188,21 @@ export class ConfigStore {
 }
 
 async function lockedDocument(
+  schema: string,
   tx: SqlExecutor,
   tenant: string,
   kind: string,
   id: string,
 ): Promise<ConfigDocument | null> {
   const { rows } = await tx.query<DocumentRow>(
-    'SELECT * FROM config.documents WHERE tenant = $1 AND kind = $2 AND id = $3 FOR UPDATE',
+    `SELECT * FROM ${schema}.documents WHERE tenant = $1 AND kind = $2 AND id = $3 FOR UPDATE`,
     [tenant, kind, id],
   );
   return rows[0] ? toDocument(rows[0]) : null;
 }
 
 async function write(
+  schema: string,
   tx: SqlExecutor,
   change: {
     tenant: string;
@@ -197,7 +214,7 @@ async function write(
   },
 ): Promise<ConfigDocument> {
   const { rows: versions } = await tx.query<{ version: string }>(
-    `INSERT INTO config.versions AS v (tenant, version) VALUES ($1, 1)
+    `INSERT INTO ${schema}.versions AS v (tenant, version) VALUES ($1, 1)
      ON CONFLICT (tenant) DO UPDATE SET version = v.version + 1
      RETURNING version`,
     [change.tenant],
@@ -205,7 +222,7 @@ async function write(
   const version = Number(versions[0]!.version);
   const body = change.body === null ? null : JSON.stringify(change.body);
   const { rows } = await tx.query<DocumentRow>(
-    `INSERT INTO config.documents (tenant, kind, id, body, deleted, version, updated_at)
+    `INSERT INTO ${schema}.documents (tenant, kind, id, body, deleted, version, updated_at)
      VALUES ($1, $2, $3, $4::jsonb, $5, $6, now())
      ON CONFLICT (tenant, kind, id) DO UPDATE
        SET body = excluded.body, deleted = excluded.deleted, version = excluded.version, updated_at = excluded.updated_at
@@ -213,7 +230,7 @@ async function write(
     [change.tenant, change.kind, change.id, body, change.body === null, version],
   );
   await tx.query(
-    `INSERT INTO config.audit (tenant, version, kind, id, action, body, actor, at)
+    `INSERT INTO ${schema}.audit (tenant, version, kind, id, action, body, actor, at)
      VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now())`,
     [change.tenant, version, change.kind, change.id, change.action, body, change.actor],
   );

@@ -86,7 +86,7 @@ export async function openAllot(backend: Backend, env: Record<string, string> = 
       () => pglite.close(),
     );
   }
-  const tenant = `t${randomUUID().slice(0, 8)}`;
+  const tenant = env.ALLOT_TENANT ?? `t${randomUUID().slice(0, 8)}`;
   const keys = new StaticApiKeyStore([
     { key: KEYS.admin, principal: { keyId: 'admin', tenant, scopes: ['admin'] } },
     { key: KEYS.decide, principal: { keyId: 'decide', tenant, scopes: ['decide'] } },

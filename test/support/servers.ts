@@ -5,7 +5,7 @@
  * Every child is tracked, so `stopAll()` in afterAll ends them even when a test failed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,8 +181,19 @@ export class NatsServer {
     this.storeDir = storeDir;
   }
 
+  #configFile: string | undefined;
+
   static async start(): Promise<NatsServer> {
     const server = new NatsServer(await freePort(), await mkdtemp(join(tmpdir(), 'allot-faults-nats-')));
+    await server.start();
+    return server;
+  }
+
+  /** A server with a configuration file of its own (users and permissions), no JetStream. */
+  static async withConfig(config: string): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), await mkdtemp(join(tmpdir(), 'allot-hub-nats-')));
+    server.#configFile = join(server.storeDir, 'nats.conf');
+    await writeFile(server.#configFile, config);
     await server.start();
     return server;
   }
@@ -194,7 +205,9 @@ export class NatsServer {
   async start(): Promise<void> {
     const child = spawn(
       NATS_SERVER,
-      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
+      this.#configFile
+        ? ['-c', this.#configFile, '-a', '127.0.0.1', '-p', String(this.port)]
+        : ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

@@ -1,3 +1,12 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ControlPlane,
+  controlPlanePlugin,
+  hashPassword,
+  LocalUplink,
+  startControlPlane,
+  UplinkAgent,
+} from '@allot/control-plane';
 import { creditsPlugin, startCredits } from '@allot/credits';
 import { gatePlugin, startGate } from '@allot/gate';
 import {
@@ -7,15 +16,22 @@ import {
   migrateGovernance,
 } from '@allot/governance';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
+import { NatsBus } from '@allot/kit/bus';
+import type { ConfigReplica, ConfigStore } from '@allot/kit/config-store';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
-import { type MeteringService, meteringPlugin, startMetering } from '@allot/metering';
+import { exportAggregates, type MeteringService, meteringPlugin, startMetering } from '@allot/metering';
 import type { AllotEnv } from './config.ts';
 
-const running = new WeakMap<AllotApp, { metering: MeteringService }>();
+interface Running {
+  metering: MeteringService;
+  uplink: Uplink;
+}
+
+const running = new WeakMap<AllotApp, Running>();
 
 /** The services behind an app `buildAllot` made (tests wait on their workers). */
-export function servicesOf(app: AllotApp): { metering: MeteringService } {
+export function servicesOf(app: AllotApp): Running {
   const found = running.get(app);
   if (!found) throw new Error('not an app buildAllot made');
   return found;
@@ -53,8 +69,15 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     sql: stores.sql,
     windows: gate.windows,
   };
-  await app.register(gatePlugin, { ...shared, engine: gate.engine, catalog: gate.catalog });
-  await app.register(governancePlugin, shared);
+  // The configuration routes belong to the control plane: in this process (the default), or a
+  // remote one this data plane connects to (ALLOT_UPLINK_URL).
+  await app.register(gatePlugin, {
+    ...shared,
+    engine: gate.engine,
+    catalog: gate.catalog,
+    configRoutes: false,
+  });
+  await app.register(governancePlugin, { ...shared, configRoutes: false });
   // Metering reads its meters from the same configuration replica as the gate.
   const metering = await startMetering({
     sql: stores.sql,
@@ -63,13 +86,15 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     log: app.log,
     registry: app.metrics,
   });
-  await app.register(meteringPlugin, { sql: stores.sql, metering });
-  running.set(app, { metering });
+  await app.register(meteringPlugin, { sql: stores.sql, metering, configRoutes: false });
+  const uplink = await startUplink(app, env, stores, { store: gate.config, replica: gate.replica }, metering);
+  running.set(app, { metering, uplink });
 
   // Webhook endpoints and delivery logs, for every service's events.
   await app.register(webhooksPlugin, { sql: stores.sql });
   app.addHook('onClose', async () => {
     // Background work first (it finishes its batch), then the stores it was using.
+    await uplink.close();
     await metering.close();
     await gate.close();
     await credits.close();
@@ -77,4 +102,91 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     await stores.close();
   });
   return app;
+}
+
+interface Uplink {
+  /** The agent of a data plane connected to a remote control plane. */
+  agent: UplinkAgent | undefined;
+  controlPlane: ControlPlane | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Without ALLOT_UPLINK_URL: the control plane runs here, on this process's bus, in front of the
+ * data plane (its configuration routes, tenants, the hub). With it: this is a data plane
+ * connected outbound to that hub as ALLOT_TENANT, applying what comes down.
+ */
+async function startUplink(
+  app: AllotApp,
+  env: AllotEnv,
+  stores: Stores,
+  config: { store: ConfigStore; replica: ConfigReplica },
+  metering: MeteringService,
+): Promise<Uplink> {
+  const exportFor = (tenant: string, after: string) =>
+    exportAggregates(
+      stores.sql,
+      tenant,
+      new Map(metering.meters.meters(tenant).map((m) => [m.slug, m])),
+      after,
+      50,
+    );
+  if (env.ALLOT_UPLINK_URL) {
+    const hub = await NatsBus.connect({
+      url: env.ALLOT_UPLINK_URL,
+      name: `allot-data-plane-${env.ALLOT_TENANT}`,
+      jetstream: false,
+      ...(env.ALLOT_UPLINK_USER ? { user: env.ALLOT_UPLINK_USER } : {}),
+      ...(env.ALLOT_UPLINK_PASSWORD ? { pass: env.ALLOT_UPLINK_PASSWORD } : {}),
+    });
+    const agent = new UplinkAgent({
+      tenant: env.ALLOT_TENANT,
+      bus: hub,
+      sql: stores.sql,
+      ...config,
+      exportAggregates: (after) => exportFor(env.ALLOT_TENANT, after),
+      log: app.log,
+    });
+    await agent.start();
+    return {
+      agent,
+      controlPlane: undefined,
+      async close() {
+        await agent.stop();
+        await hub.close();
+      },
+    };
+  }
+  const local = new LocalUplink({
+    bus: stores.bus,
+    sql: stores.sql,
+    ...config,
+    exportAggregates: exportFor,
+    log: app.log,
+  });
+  const controlPlane = await startControlPlane({
+    sql: stores.sql,
+    hub: stores.bus,
+    log: app.log,
+    replica: (store) => local.waitingReplica({ store, log: app.log }),
+  });
+  await local.start((await controlPlane.store.versions()).keys());
+  await app.register(controlPlanePlugin, {
+    sql: stores.sql,
+    controlPlane,
+    operator: env.ALLOT_TENANT,
+    hubUrl: env.NATS_URL ?? 'in-process',
+    controlPlaneUser: {
+      user: 'control-plane',
+      passwordHash: await hashPassword(env.ALLOT_HUB_PASSWORD ?? randomUUID()),
+    },
+  });
+  return {
+    agent: undefined,
+    controlPlane,
+    async close() {
+      await local.stop();
+      await controlPlane.close();
+    },
+  };
 }

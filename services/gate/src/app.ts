@@ -11,6 +11,8 @@ import { decisionRoutes } from './routes/decisions.ts';
 import { entitlementRoutes } from './routes/entitlements.ts';
 
 export interface GatePluginOptions {
+  /** false: leave the configuration routes to the control plane in front (the all-in-one process). */
+  configRoutes?: boolean;
   engine: GateEngine;
   catalog: Catalog;
   store: ConfigStore;
@@ -25,7 +27,7 @@ export const gatePlugin = fp<GatePluginOptions>(
   async (app, options) => {
     const routes = app as unknown as AllotApp;
     decisionRoutes(routes, options);
-    catalogRoutes(routes, options);
+    if (options.configRoutes !== false) catalogRoutes(routes, options);
     entitlementRoutes(routes, options);
   },
   { name: 'allot-gate', fastify: '5.x', dependencies: ['allot-auth'] },

@@ -8,6 +8,8 @@ import { governanceConfigRoutes } from './routes/config.ts';
 import { governanceReadRoutes } from './routes/reads.ts';
 
 export interface GovernancePluginOptions {
+  /** false: leave the configuration routes to the control plane in front (the all-in-one process). */
+  configRoutes?: boolean;
   store: ConfigStore;
   replica: ConfigReplica;
   hot: HotState;
@@ -19,7 +21,7 @@ export interface GovernancePluginOptions {
 export const governancePlugin = fp<GovernancePluginOptions>(
   async (app, options) => {
     const routes = app as unknown as AllotApp;
-    governanceConfigRoutes(routes, options);
+    if (options.configRoutes !== false) governanceConfigRoutes(routes, options);
     governanceReadRoutes(routes, options);
   },
   { name: 'allot-governance', fastify: '5.x', dependencies: ['allot-auth'] },

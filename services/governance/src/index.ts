@@ -4,7 +4,7 @@ export * from './domain/limits.ts';
 export * from './domain/periods.ts';
 export * from './domain/records.ts';
 export * from './domain/scope.ts';
-export { entityTreeOf } from './routes/config.ts';
+export { entityTreeOf, governanceConfigRoutes } from './routes/config.ts';
 export { governanceRecordApplier } from './store/applier.ts';
 export { governanceLua } from './store/hot-lua.ts';
 export {

@@ -8,6 +8,8 @@ import { queryRoutes } from './routes/query.ts';
 import type { MeteringService } from './service.ts';
 
 export interface MeteringPluginOptions {
+  /** false: leave the configuration routes to the control plane in front (the all-in-one process). */
+  configRoutes?: boolean;
   sql: SqlStore;
   metering: MeteringService;
   /** Most events in one request. Default 10,000. */
@@ -29,7 +31,7 @@ export const meteringPlugin = fp<MeteringPluginOptions>(
       maxEvents: options.maxEvents ?? 10_000,
       bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
     });
-    meterRoutes(routes, metering.config);
+    if (options.configRoutes !== false) meterRoutes(routes, metering.config);
     queryRoutes(routes, { sql: options.sql, meters: metering.meters });
     exportRoutes(routes, { sql: options.sql, meters: metering.meters });
   },

@@ -4,6 +4,7 @@ export { compileJsonPath, JsonPathError, readPath } from './domain/jsonpath.ts';
 export { type Aggregation, compileMeter, type Meter, readMeter } from './domain/meters.ts';
 export { EventIngest } from './ingest.ts';
 export { MeterCatalog } from './meters.ts';
+export { meterRoutes } from './routes/meters.ts';
 export { type MeteringOptions, type MeteringService, migrateMetering, startMetering } from './service.ts';
 export { buildMeteringApp, type MeteringEnv, meteringEnv } from './standalone.ts';
 export { type ExportedAggregate, type ExportPage, exportAggregates } from './store/export.ts';

@@ -69,6 +69,14 @@ export interface NatsBusOptions {
   prefix?: string;
   /** Connection name shown by the server's monitoring. */
   name?: string;
+  /** Credentials of a NATS user (a tenant's uplink user). */
+  user?: string;
+  pass?: string;
+  /**
+   * false: do not check the JetStream API on connect (a user only allowed core subjects, like a
+   * tenant on the control plane's hub); streams and consumers then fail when used. Default true.
+   */
+  jetstream?: boolean;
 }
 
 /** Validates a NATS URL list before any connection attempt; the message never shows a password. */
@@ -126,12 +134,14 @@ export class NatsBus implements Bus {
     const nc = await connect({
       servers,
       ...(opts.name === undefined ? {} : { name: opts.name }),
+      ...(opts.user === undefined ? {} : { user: opts.user }),
+      ...(opts.pass === undefined ? {} : { pass: opts.pass }),
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       reconnectJitter: RECONNECT_JITTER_MS,
     });
     try {
-      return new NatsBus(nc, await jetstreamManager(nc), ns);
+      return new NatsBus(nc, await jetstreamManager(nc, { checkAPI: opts.jetstream ?? true }), ns);
     } catch (err) {
       await nc.close();
       throw err;

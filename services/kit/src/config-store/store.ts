@@ -16,6 +16,8 @@ export interface ConfigStoreOptions {
   schema?: string;
   /** Where changes are announced. Default `config.changed`. */
   subject?: string;
+  /** Called after every change is committed, besides the announcement; must not throw. */
+  onChange?: (tenant: string, version: number) => void;
 }
 
 /** Where a change is announced (core NATS, at most once): `{ tenant, version }`. */
@@ -82,6 +84,7 @@ export class ConfigStore {
   readonly #bus: Bus | undefined;
 
   readonly #schema: string;
+  readonly #onChange: ConfigStoreOptions['onChange'];
   /** Where this store announces its changes. */
   readonly subject: string;
 
@@ -91,6 +94,7 @@ export class ConfigStore {
     this.#schema = options.schema ?? 'config';
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.#schema)) throw new Error(`bad schema name ${this.#schema}`);
     this.subject = options.subject ?? CONFIG_CHANGED_SUBJECT;
+    this.#onChange = options.onChange;
   }
 
   /** Creates or replaces a document. `changed` is false when it already held exactly this body. */
@@ -179,6 +183,7 @@ export class ConfigStore {
   }
 
   #announce(tenant: string, version: number): void {
+    this.#onChange?.(tenant, version);
     try {
       this.#bus?.notify(this.subject, Buffer.from(JSON.stringify({ tenant, version })));
     } catch {

@@ -1,0 +1,30 @@
+import { catalogRoutes } from '@allot/gate';
+import { governanceConfigRoutes } from '@allot/governance';
+import type { AllotApp } from '@allot/kit';
+import type { SqlStore } from '@allot/kit/sql';
+import { meterRoutes } from '@allot/metering';
+import fp from 'fastify-plugin';
+import { type TenantRoutesOptions, tenantRoutes } from './routes/tenants.ts';
+import type { ControlPlane } from './service.ts';
+
+export interface ControlPlanePluginOptions extends Omit<TenantRoutesOptions, 'sql'> {
+  sql: SqlStore;
+  controlPlane: ControlPlane;
+}
+
+/**
+ * The control plane's HTTP API: the configuration routes (the same model and checks as a data
+ * plane's, on the control plane's store: changes go down the uplink), tenants and their
+ * credentials, the hub's NATS configuration, usage from the aggregates sent up.
+ */
+export const controlPlanePlugin = fp<ControlPlanePluginOptions>(
+  async (app, options) => {
+    const routes = app as unknown as AllotApp;
+    const config = { store: options.controlPlane.store, replica: options.controlPlane.replica };
+    catalogRoutes(routes, config);
+    governanceConfigRoutes(routes, config);
+    meterRoutes(routes, config);
+    tenantRoutes(routes, options);
+  },
+  { name: 'allot-control-plane', fastify: '5.x', dependencies: ['allot-auth'] },
+);

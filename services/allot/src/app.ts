@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import {
   type ControlPlane,
   controlPlanePlugin,
+  ensureTenant,
   hashPassword,
   LocalUplink,
+  serveUi,
   startControlPlane,
   UplinkAgent,
 } from '@allot/control-plane';
@@ -171,6 +173,8 @@ async function startUplink(
     replica: (store) => local.waitingReplica({ store, log: app.log }),
   });
   await local.start((await controlPlane.store.versions()).keys());
+  await ensureTenant(stores.sql, env.ALLOT_TENANT, env.ALLOT_TENANT);
+  await serveUi(app, app.log);
   await app.register(controlPlanePlugin, {
     sql: stores.sql,
     controlPlane,

@@ -6,7 +6,14 @@ export {
   type ControlPlaneOptions,
   startControlPlane,
 } from './service.ts';
-export { hashPassword, migrateControlPlane, putTenant, storeAggregates } from './store/tenants.ts';
+export {
+  ensureTenant,
+  hashPassword,
+  migrateControlPlane,
+  putTenant,
+  storeAggregates,
+} from './store/tenants.ts';
+export { buildUiIfNeeded, serveUi, UI_ROOT } from './ui.ts';
 export { CONTROL_PLANE_ACTOR, migrateUplink, UplinkAgent, type UplinkAgentOptions } from './uplink/agent.ts';
 export { type ConfigChange, ControlPlaneHub } from './uplink/hub.ts';
 export { LocalUplink, type LocalUplinkOptions } from './uplink/local.ts';

@@ -74,6 +74,15 @@ export async function putTenant(
   return { tenant: tenant!, password, created: rows[0]!.created };
 }
 
+/** The tenant, created if missing (its password, unknown to anyone, rotated by a PUT). */
+export async function ensureTenant(sql: SqlStore, id: string, name: string): Promise<void> {
+  await sql.query(
+    `INSERT INTO controlplane.tenants (id, name, nats_user, password_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (id) DO NOTHING`,
+    [id, name, tenantUser(id), await hashPassword(newPassword())],
+  );
+}
+
 export async function getTenant(sql: SqlExecutor, id: string): Promise<Tenant | null> {
   const { rows } = await sql.query<TenantRow>(`${SELECT} WHERE t.id = $1`, [id]);
   return rows[0] ? toTenant(rows[0]) : null;

@@ -151,23 +151,23 @@ export class UplinkAgent {
         return;
       }
       const changes = reply.changes ?? [];
-      const before = this.#applied;
+      // Applied counts once the replica (what the gate decides on) has it, not before.
+      let applied = this.#applied;
       for (const change of changes) {
-        if (change.version <= this.#applied) continue;
+        if (change.version <= applied) continue;
         const actor = `${CONTROL_PLANE_ACTOR}@${change.version}`;
         if (change.body === null) await store.delete(tenant, change.kind, change.id, actor);
         else await store.put(tenant, change.kind, change.id, change.body, actor);
-        this.#applied = change.version;
+        applied = change.version;
       }
-      if (this.#applied !== before && this.#o.replica) {
-        await this.#o.replica.waitFor(tenant, (await store.versions()).get(tenant) ?? 0);
-      }
-      if (this.#applied !== before) {
+      if (applied !== this.#applied) {
+        if (this.#o.replica) await this.#o.replica.waitFor(tenant, (await store.versions()).get(tenant) ?? 0);
         await this.#o.sql.query(
           `INSERT INTO uplink.state (tenant, applied_version) VALUES ($1, $2)
            ON CONFLICT (tenant) DO UPDATE SET applied_version = excluded.applied_version, updated_at = now()`,
-          [tenant, this.#applied],
+          [tenant, applied],
         );
+        this.#applied = applied;
       }
       if (reply.more && changes.length > 0) continue;
       // Acknowledged every time: an ack lost while the hub was away is repeated.

@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       env.ALLOT_API_KEY
         ? 'API key: from ALLOT_API_KEY'
         : `API key: ${apiKey}  (generated; set ALLOT_API_KEY to keep one)`,
+      `UI:      ${url}/  (sign in with the API key)`,
       `Try:     curl -s ${url}/readyz`,
       ...(demo || (embedded && env.ALLOT_DEMO)
         ? [

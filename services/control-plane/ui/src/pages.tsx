@@ -21,6 +21,42 @@ import { useAction, useGet } from './hooks.ts';
 const when = (iso: string) => new Date(iso).toLocaleString();
 const enc = encodeURIComponent;
 
+/** `team=t1, agent=*` as a scope object. */
+function parseScope(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => {
+        const at = p.indexOf('=');
+        return [p.slice(0, at).trim(), p.slice(at + 1).trim()];
+      }),
+  );
+}
+
+function TextField(props: {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  name?: string;
+  required?: boolean;
+  size?: number;
+}) {
+  return (
+    <label>
+      {props.label}
+      <input
+        name={props.name}
+        value={props.value}
+        onChange={(e) => props.onChange(e.target.value)}
+        required={props.required}
+        size={props.size}
+      />
+    </label>
+  );
+}
+
 function ErrorLine({ error }: { error: string | null }) {
   return error ? <div className="error">{error}</div> : null;
 }
@@ -69,14 +105,8 @@ export function CustomersPage() {
           });
         }}
       >
-        <label>
-          id
-          <input name="customerId" value={id} onChange={(e) => setId(e.target.value)} required />
-        </label>
-        <label>
-          name
-          <input name="customerName" value={name} onChange={(e) => setName(e.target.value)} />
-        </label>
+        <TextField label="id" name="customerId" value={id} onChange={setId} required />
+        <TextField label="name" name="customerName" value={name} onChange={setName} />
         <label>
           plan
           <select name="plan" value={plan} onChange={(e) => setPlan(e.target.value)}>
@@ -149,14 +179,8 @@ export function CustomerPage({ id }: { id: string }) {
               });
             }}
           >
-            <label>
-              credit type
-              <input name="creditType" value={creditType} onChange={(e) => setCreditType(e.target.value)} />
-            </label>
-            <label>
-              amount
-              <input name="amount" value={amount} onChange={(e) => setAmount(e.target.value)} required />
-            </label>
+            <TextField label="credit type" name="creditType" value={creditType} onChange={setCreditType} />
+            <TextField label="amount" name="amount" value={amount} onChange={setAmount} required />
             <button type="submit">Grant</button>
           </form>
           <ErrorLine error={grant.error} />
@@ -176,10 +200,7 @@ export function CustomerPage({ id }: { id: string }) {
               );
             }}
           >
-            <label>
-              id
-              <input value={entityId} onChange={(e) => setEntityId(e.target.value)} required />
-            </label>
+            <TextField label="id" value={entityId} onChange={setEntityId} required />
             <label>
               type
               <select value={entityType} onChange={(e) => setEntityType(e.target.value)}>
@@ -188,10 +209,7 @@ export function CustomerPage({ id }: { id: string }) {
                 ))}
               </select>
             </label>
-            <label>
-              parent
-              <input value={parentId} onChange={(e) => setParentId(e.target.value)} />
-            </label>
+            <TextField label="parent" value={parentId} onChange={setParentId} />
             <button type="submit">Add</button>
           </form>
           <ErrorLine error={addEntity.error} />
@@ -279,10 +297,7 @@ export function CatalogPage() {
             void addFeature.run(() => api('PUT', `/v1/features/${enc(fKey)}`, { name: fKey, type: fType }));
           }}
         >
-          <label>
-            key
-            <input name="featureKey" value={fKey} onChange={(e) => setFKey(e.target.value)} required />
-          </label>
+          <TextField label="key" name="featureKey" value={fKey} onChange={setFKey} required />
           <label>
             type
             <select name="featureType" value={fType} onChange={(e) => setFType(e.target.value)}>
@@ -325,14 +340,8 @@ export function CatalogPage() {
             );
           }}
         >
-          <label>
-            key
-            <input name="planKey" value={pKey} onChange={(e) => setPKey(e.target.value)} required />
-          </label>
-          <label>
-            name
-            <input name="planName" value={pName} onChange={(e) => setPName(e.target.value)} />
-          </label>
+          <TextField label="key" name="planKey" value={pKey} onChange={setPKey} required />
+          <TextField label="name" name="planName" value={pName} onChange={setPName} />
           <label>
             feature
             <select name="planFeature" value={pFeature} onChange={(e) => setPFeature(e.target.value)}>
@@ -342,14 +351,8 @@ export function CatalogPage() {
               ))}
             </select>
           </label>
-          <label>
-            credits per unit
-            <input name="planRate" value={pRate} onChange={(e) => setPRate(e.target.value)} size={8} />
-          </label>
-          <label>
-            credit type
-            <input value={pCreditType} onChange={(e) => setPCreditType(e.target.value)} size={10} />
-          </label>
+          <TextField label="credits per unit" name="planRate" value={pRate} onChange={setPRate} size={8} />
+          <TextField label="credit type" value={pCreditType} onChange={setPCreditType} size={10} />
           <button type="submit">Save plan</button>
         </form>
         <ErrorLine error={addPlan.error} />
@@ -417,29 +420,14 @@ export function BudgetsPage() {
           onSubmit={(e) => {
             e.preventDefault();
             void add.run(() => {
-              const parsed = Object.fromEntries(
-                scope
-                  .split(',')
-                  .map((p) => p.trim())
-                  .filter(Boolean)
-                  .map((p) => p.split('=') as [string, string]),
-              );
+              const parsed = parseScope(scope);
               return api('PUT', `/v1/budgets/${enc(id)}`, { customerId, limit, period, scope: parsed });
             });
           }}
         >
-          <label>
-            id
-            <input value={id} onChange={(e) => setId(e.target.value)} required />
-          </label>
-          <label>
-            customer
-            <input value={customerId} onChange={(e) => setCustomerId(e.target.value)} required />
-          </label>
-          <label>
-            scope (team=t1, agent=*)
-            <input value={scope} onChange={(e) => setScope(e.target.value)} />
-          </label>
+          <TextField label="id" value={id} onChange={setId} required />
+          <TextField label="customer" value={customerId} onChange={setCustomerId} required />
+          <TextField label="scope (team=t1, agent=*)" value={scope} onChange={setScope} />
           <label>
             period
             <select value={period} onChange={(e) => setPeriod(e.target.value)}>
@@ -448,10 +436,7 @@ export function BudgetsPage() {
               ))}
             </select>
           </label>
-          <label>
-            limit (credits)
-            <input value={limit} onChange={(e) => setLimit(e.target.value)} required size={8} />
-          </label>
+          <TextField label="limit (credits)" value={limit} onChange={setLimit} required size={8} />
           <button type="submit">Save budget</button>
         </form>
         <ErrorLine error={add.error} />
@@ -500,29 +485,14 @@ export function BlocksPage() {
         onSubmit={(e) => {
           e.preventDefault();
           void act.run(() => {
-            const parsed = Object.fromEntries(
-              scope
-                .split(',')
-                .map((p) => p.trim())
-                .filter(Boolean)
-                .map((p) => p.split('=') as [string, string]),
-            );
+            const parsed = parseScope(scope);
             return api('PUT', `/v1/blocks/${enc(id)}`, { scope: parsed, ...(reason ? { reason } : {}) });
           });
         }}
       >
-        <label>
-          id
-          <input value={id} onChange={(e) => setId(e.target.value)} required />
-        </label>
-        <label>
-          scope (customerId=acme, agent=a7)
-          <input value={scope} onChange={(e) => setScope(e.target.value)} required />
-        </label>
-        <label>
-          reason
-          <input value={reason} onChange={(e) => setReason(e.target.value)} />
-        </label>
+        <TextField label="id" value={id} onChange={setId} required />
+        <TextField label="scope (customerId=acme, agent=a7)" value={scope} onChange={setScope} required />
+        <TextField label="reason" value={reason} onChange={setReason} />
         <button type="submit" className="danger">
           Block
         </button>
@@ -617,14 +587,8 @@ export function UsagePage() {
             );
           }}
         >
-          <label>
-            slug
-            <input name="meterSlug" value={slug} onChange={(e) => setSlug(e.target.value)} required />
-          </label>
-          <label>
-            event type
-            <input value={eventType} onChange={(e) => setEventType(e.target.value)} size={26} />
-          </label>
+          <TextField label="slug" name="meterSlug" value={slug} onChange={setSlug} required />
+          <TextField label="event type" value={eventType} onChange={setEventType} size={26} />
           <label>
             aggregation
             <select value={aggregation} onChange={(e) => setAggregation(e.target.value)}>
@@ -633,10 +597,7 @@ export function UsagePage() {
               ))}
             </select>
           </label>
-          <label>
-            value
-            <input value={valueProperty} onChange={(e) => setValueProperty(e.target.value)} />
-          </label>
+          <TextField label="value" value={valueProperty} onChange={setValueProperty} />
           <button type="submit">Save meter</button>
         </form>
         <ErrorLine error={add.error} />

@@ -76,6 +76,37 @@ describe.each<Backend>(['embedded', 'real'])('governance on %s', (backend) => {
     expect(Number(seen[1]!.data.used)).toBeGreaterThanOrEqual(10);
   });
 
+  it("shows a budget's burn over time, per period and per counter", async () => {
+    await rig.ok('PUT', '/v1/customers/acme/entities/a1', { type: 'agent' });
+    await rig.ok('PUT', '/v1/customers/acme/entities/a2', { type: 'agent' });
+    await rig.ok('PUT', '/v1/budgets/per-agent', {
+      customerId: 'acme',
+      scope: { agent: '*' },
+      period: 'day',
+      limit: '100',
+    });
+    for (const [agent, units] of [
+      ['a1', 1000],
+      ['a2', 500],
+      ['a1', 500],
+    ] as const) {
+      const d = await decide(units, { agent });
+      await rig.ok('POST', `/v1/reservations/${d.reservationId}/settle`, {});
+    }
+    const day = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000).toISOString();
+    const history = await until('the settles in the history', async () => {
+      const h = await rig.ok<{
+        points: { windowStart: string; scope: Record<string, string>; used: string }[];
+      }>('GET', '/v1/budgets/per-agent/history');
+      return h.points.length === 2 && h.points.every((p) => p.used !== '0') && h;
+    });
+    expect(history.points.map((p) => [p.windowStart, p.scope.agent, p.used]).sort()).toEqual([
+      [day, 'a1', '3'],
+      [day, 'a2', '1'],
+    ]);
+    expect((await rig.call('GET', '/v1/budgets/nope/history')).status).toBe(404);
+  });
+
   it('rebuilds counters and reservations from PostgreSQL after the hot state lost them', async () => {
     await rig.ok('PUT', '/v1/budgets/monthly', { customerId: 'acme', period: 'month', limit: '20' });
     await rig.ok('PUT', '/v1/budgets/agents', {

@@ -116,6 +116,12 @@ describe('the web UI in chromium', () => {
     await page.getByRole('link', { name: 'Budgets' }).click();
     const burn = page.getByTestId('burn-acme-team');
     await until('the budget burn', async () => Number(await burn.getAttribute('data-total')) > 0, 15_000);
+    const history = page.getByTestId('history-acme-team');
+    await until(
+      'the burn over time',
+      async () => (await history.getAttribute('data-total')) === '10',
+      15_000,
+    );
     await shot('budgets');
 
     await page.getByRole('link', { name: 'Kill switch' }).click();

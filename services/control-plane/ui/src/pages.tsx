@@ -384,6 +384,30 @@ function BudgetBurn({ budget }: { budget: Budget }) {
     ],
     [counters],
   );
+  const history = useGet<{ points: { windowStart: string; scope: Record<string, string>; used: string }[] }>(
+    `/v1/budgets/${enc(budget.budgetId)}/history`,
+    5000,
+  );
+  const burn = useMemo(() => {
+    const points = history.data?.points ?? [];
+    const windows = [...new Set(points.map((p) => p.windowStart))].sort();
+    const key = (scope: Record<string, string>) =>
+      Object.entries(scope)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'all';
+    const counters = [...new Set(points.map((p) => key(p.scope)))].sort();
+    return {
+      labels: windows.map((w) => new Date(w).toLocaleString()),
+      series: counters.map((c) => ({
+        label: c,
+        values: windows.map((w) =>
+          points
+            .filter((p) => p.windowStart === w && key(p.scope) === c)
+            .reduce((a, p) => a + Number(p.used), 0),
+        ),
+      })),
+    };
+  }, [history.data]);
   return (
     <section>
       <h2>
@@ -398,6 +422,17 @@ function BudgetBurn({ budget }: { budget: Budget }) {
         <ChartView kind="bar" stacked labels={labels} series={series} testId={`burn-${budget.budgetId}`} />
       ) : (
         <p>Nothing counted in this period yet.</p>
+      )}
+      {burn.labels.length > 0 && (
+        <>
+          <h3>Used per {budget.period}</h3>
+          <ChartView
+            kind="line"
+            labels={burn.labels}
+            series={burn.series}
+            testId={`history-${budget.budgetId}`}
+          />
+        </>
       )}
     </section>
   );

@@ -12,6 +12,7 @@ import type { SqlStore } from '@allot/kit/sql';
 import { z } from 'zod';
 import { budgetSpec } from '../domain/limits.ts';
 import type { WindowClock } from '../domain/periods.ts';
+import { parseCounterId } from '../domain/scope.ts';
 import {
   budgetCounters,
   type DecisionRow,
@@ -144,6 +145,61 @@ export function governanceReadRoutes(app: AllotApp, options: GovernanceReadRoute
             remaining: formatAmount(spec.limit > inUse ? spec.limit - inUse : 0n),
           };
         }),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/budgets/:budgetId/history',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['governance'],
+        summary: "A budget's burn over time: what each counter used per period (or rolling bucket)",
+        params: z.object({ budgetId: id }),
+        querystring: z.object({ from: timestamp.optional(), to: timestamp.optional() }),
+        response: {
+          200: z.object({
+            budgetId: z.string(),
+            points: z.array(
+              z.object({
+                windowStart: z.string(),
+                scope: z.record(z.string(), z.string()),
+                used: z.string(),
+                overage: z.string(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const tenant = tenantOf(request);
+      const doc = replica.get(tenant, 'budget', request.params.budgetId);
+      const parsed = doc ? config.budgetBody.safeParse(doc.body) : undefined;
+      if (!parsed?.success) throw new AppError('not_found', `budget ${request.params.budgetId} not found`);
+      const to = request.query.to ? Date.parse(request.query.to) : Date.now() + 1;
+      const from = request.query.from ? Date.parse(request.query.from) : to - 90 * 86_400_000;
+      const { rows } = await sql.query<{
+        counter_id: string;
+        window_start: string;
+        used: string;
+        overage: string;
+      }>(
+        `SELECT counter_id, window_start, used, overage FROM governance.usage
+         WHERE tenant = $1 AND customer_id = $2 AND (counter_id = $3 OR starts_with(counter_id, $3 || chr(31)))
+           AND window_start >= $4 AND window_start < $5
+         ORDER BY window_start, counter_id LIMIT 5000`,
+        [tenant, parsed.data.customerId, request.params.budgetId, from, to],
+      );
+      return {
+        budgetId: request.params.budgetId,
+        points: rows.map((r) => ({
+          windowStart: new Date(Number(r.window_start)).toISOString(),
+          scope: { ...parsed.data.scope, ...parseCounterId(r.counter_id).values },
+          used: formatAmount(BigInt(r.used)),
+          overage: formatAmount(BigInt(r.overage)),
+        })),
       };
     },
   );

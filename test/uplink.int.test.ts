@@ -105,15 +105,6 @@ describe('control plane and data planes over the hub', () => {
       });
     dpA = await dataPlane(A);
     dpB = await dataPlane(B);
-    for (const dp of [dpA, dpB]) {
-      await dp.ok('PUT', '/v1/credit-types/credits', { name: 'Credits' });
-      await dp.ok('POST', '/v1/customers/acme/grants', {
-        creditType: 'credits',
-        amount: '1000',
-        category: 'paid',
-        idempotencyKey: 'g1',
-      });
-    }
   }, 120_000);
 
   afterAll(async () => {
@@ -127,7 +118,9 @@ describe('control plane and data planes over the hub', () => {
     await stopAll();
   });
 
+  // Everything through the control plane, credits included: the data plane only applies.
   const catalog = async (tenant: string) => {
+    await cp(tenant, 'PUT', '/v1/credit-types/credits', { name: 'Credits' });
     await cp(tenant, 'PUT', '/v1/features/llm-tokens', { name: 'LLM tokens', type: 'metered' });
     await cp(tenant, 'PUT', '/v1/plans/pro', {
       name: 'Pro',
@@ -135,6 +128,13 @@ describe('control plane and data planes over the hub', () => {
       creditRates: [{ feature: 'llm-tokens', creditType: 'credits', rate: '0.002' }],
     });
     await cp(tenant, 'PUT', '/v1/customers/acme', { name: 'Acme' });
+    const grant = { creditType: 'credits', amount: '1000', category: 'paid', idempotencyKey: 'g1' };
+    await cp(tenant, 'POST', '/v1/customers/acme/grants', grant);
+    // The same grant again is the same grant; another one under its key is refused.
+    await cp(tenant, 'POST', '/v1/customers/acme/grants', grant);
+    await expect(cp(tenant, 'POST', '/v1/customers/acme/grants', { ...grant, amount: '5' })).rejects.toThrow(
+      /409/,
+    );
     return cp(tenant, 'PUT', '/v1/customers/acme/subscription', { plan: 'pro' });
   };
   const decide = (dp: AllotRig) =>
@@ -159,6 +159,12 @@ describe('control plane and data planes over the hub', () => {
     );
     expect(elapsed).toBeLessThan(1000);
     expect((await decide(dpB)).body.reason).toBe('customer_not_found');
+    // The grant went down once: 1000 credits, less what the decisions above reserved.
+    const balances = await dpA.ok<{ balances: { available: string; held: string }[] }>(
+      'GET',
+      '/v1/customers/acme/balances',
+    );
+    expect(Number(balances.balances[0]!.available) + Number(balances.balances[0]!.held)).toBe(1000);
     await until('the control plane hears the acknowledgement', async () => {
       const tenant = await cpDb.store.query<{ applied_version: string }>(
         'SELECT applied_version FROM controlplane.tenant_status WHERE tenant = $1',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { credits as creditContracts } from '@allot/contracts';
 import {
   type ControlPlane,
   controlPlanePlugin,
@@ -9,7 +10,7 @@ import {
   startControlPlane,
   UplinkAgent,
 } from '@allot/control-plane';
-import { creditsPlugin, startCredits } from '@allot/credits';
+import { addGrant, type CreditsService, creditsPlugin, startCredits, upsertCreditType } from '@allot/credits';
 import { gatePlugin, startGate } from '@allot/gate';
 import {
   BudgetAlerts,
@@ -89,7 +90,14 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     registry: app.metrics,
   });
   await app.register(meteringPlugin, { sql: stores.sql, metering, configRoutes: false });
-  const uplink = await startUplink(app, env, stores, { store: gate.config, replica: gate.replica }, metering);
+  const uplink = await startUplink(
+    app,
+    env,
+    stores,
+    { store: gate.config, replica: gate.replica },
+    metering,
+    credits,
+  );
   running.set(app, { metering, uplink });
 
   // Webhook endpoints and delivery logs, for every service's events.
@@ -124,6 +132,7 @@ async function startUplink(
   stores: Stores,
   config: { store: ConfigStore; replica: ConfigReplica },
   metering: MeteringService,
+  creditsService: CreditsService,
 ): Promise<Uplink> {
   const exportFor = (tenant: string, after: string) =>
     exportAggregates(
@@ -146,6 +155,21 @@ async function startUplink(
       bus: hub,
       sql: stores.sql,
       ...config,
+      commands: {
+        'credit-type': async (tenant, key, body) => {
+          const b = body as { name: string; unit?: string };
+          await upsertCreditType(stores.sql, { tenant, key, name: b.name, unit: b.unit ?? null });
+        },
+        grant: async (tenant, docId, body) => {
+          const customerId = docId.slice(0, docId.indexOf('/'));
+          await addGrant(
+            { sql: stores.sql, engine: creditsService.engine },
+            tenant,
+            customerId,
+            creditContracts.grantBody.parse(body),
+          );
+        },
+      },
       exportAggregates: (after) => exportFor(env.ALLOT_TENANT, after),
       log: app.log,
     });
@@ -179,6 +203,7 @@ async function startUplink(
     sql: stores.sql,
     controlPlane,
     operator: env.ALLOT_TENANT,
+    creditRoutes: false,
     hubUrl: env.NATS_URL ?? 'in-process',
     controlPlaneUser: {
       user: 'control-plane',

@@ -4,12 +4,18 @@ import type { AllotApp } from '@allot/kit';
 import type { SqlStore } from '@allot/kit/sql';
 import { meterRoutes } from '@allot/metering';
 import fp from 'fastify-plugin';
+import { creditRoutes } from './routes/credits.ts';
 import { type TenantRoutesOptions, tenantRoutes } from './routes/tenants.ts';
 import type { ControlPlane } from './service.ts';
 
 export interface ControlPlanePluginOptions extends Omit<TenantRoutesOptions, 'sql'> {
   sql: SqlStore;
   controlPlane: ControlPlane;
+  /**
+   * Serve credit types and grants (as documents sent down). Default true; false where the data
+   * plane's own credits routes are on the same port (the all-in-one process).
+   */
+  creditRoutes?: boolean;
 }
 
 /**
@@ -24,6 +30,7 @@ export const controlPlanePlugin = fp<ControlPlanePluginOptions>(
     catalogRoutes(routes, config);
     governanceConfigRoutes(routes, config);
     meterRoutes(routes, config);
+    if (options.creditRoutes !== false) creditRoutes(routes, config);
     tenantRoutes(routes, options);
   },
   { name: 'allot-control-plane', fastify: '5.x', dependencies: ['allot-auth'] },

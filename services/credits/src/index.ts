@@ -6,6 +6,7 @@ export * from './domain/burn-order.ts';
 export * from './domain/events.ts';
 export * from './domain/hold-replies.ts';
 export * from './engine.ts';
+export { addGrant, grantView } from './routes/grants.ts';
 export {
   type CreditsService,
   type CreditsServiceOptions,
@@ -14,6 +15,7 @@ export {
 } from './service.ts';
 export { creditsLua } from './store/hot-scripts.ts';
 export { customerKeys, type PoolRef, poolKeys, poolName, poolScriptKeys } from './store/keys.ts';
+export { upsertCreditType } from './store/ledger.ts';
 export { StreamLedgerView } from './store/ledger-view.ts';
 export { CreditEventPublisher, type HotPathRecord, type PublisherOptions } from './store/publisher.ts';
 export { CreditsSweeper } from './sweeper.ts';

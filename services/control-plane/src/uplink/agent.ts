@@ -32,6 +32,11 @@ export interface UplinkAgentOptions {
   bus: Bus;
   /** The data plane's database (its uplink state). */
   sql: SqlStore;
+  /**
+   * Kinds applied by a service instead of the configuration store (credit types and grants go
+   * to the credits engine); a failure is logged and the change skipped, not retried forever.
+   */
+  commands?: Record<string, (tenant: string, id: string, body: unknown) => Promise<void>>;
   /** The data plane's configuration store, where the changes are applied. */
   store: ConfigStore;
   /** Its replica: a change counts as applied once the replica (the gate's view) has it. */
@@ -156,7 +161,17 @@ export class UplinkAgent {
       for (const change of changes) {
         if (change.version <= applied) continue;
         const actor = `${CONTROL_PLANE_ACTOR}@${change.version}`;
-        if (change.body === null) await store.delete(tenant, change.kind, change.id, actor);
+        const command = this.#o.commands?.[change.kind];
+        if (command) {
+          if (change.body !== null) {
+            await command(tenant, change.id, change.body).catch((error: unknown) =>
+              this.#o.log?.warn(
+                { err: error, kind: change.kind, id: change.id },
+                'uplink: a change could not be applied',
+              ),
+            );
+          }
+        } else if (change.body === null) await store.delete(tenant, change.kind, change.id, actor);
         else await store.put(tenant, change.kind, change.id, change.body, actor);
         applied = change.version;
       }

@@ -28,6 +28,54 @@ export function grantView(grant: GrantRecord): z.infer<typeof credits.grant> {
 }
 
 /**
+ * Adds a grant: written to PostgreSQL (the record), then made spendable in the hot state. A
+ * retry with the same idempotencyKey returns the same grant and finishes whatever the first
+ * attempt could not; the same key with another grant is an idempotency conflict (409). Also
+ * what a data plane runs for a grant the control plane sent down.
+ */
+export async function addGrant(
+  { sql, engine }: CreditsRoutesOptions,
+  tenant: string,
+  customerId: string,
+  body: z.output<typeof credits.grantBody>,
+): Promise<{ grant: GrantRecord; created: boolean }> {
+  let stored: { grant: GrantRecord; created: boolean };
+  try {
+    stored = await insertGrant(sql, {
+      tenant,
+      id: `gr_${randomUUID()}`,
+      customerId,
+      creditType: body.creditType,
+      resourceId: body.resourceId ?? '',
+      amount: parseAmount(body.amount),
+      category: body.category,
+      ...(body.priority === undefined ? {} : { priority: body.priority }),
+      ...(body.effectiveAt === undefined ? {} : { effectiveAt: new Date(body.effectiveAt) }),
+      expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+      costBasis: body.costBasis ?? null,
+      metadata: body.metadata ?? {},
+      idempotencyKey: body.idempotencyKey,
+    });
+  } catch (error) {
+    if (error instanceof GrantConflictError) throw new AppError('idempotency_conflict', error.message);
+    throw error;
+  }
+  const grant = stored.grant;
+  if (!grant.voidedAt && !grant.expiredAt) {
+    await engine.addGrant({
+      tenant,
+      customerId: grant.customerId,
+      creditType: grant.creditType,
+      resourceId: grant.resourceId,
+      grantId: grant.id,
+      amount: grant.amount,
+      meta: hotGrantMeta(grant),
+    });
+  }
+  return stored;
+}
+
+/**
  * `POST /v1/customers/{id}/grants` adds credits: the grant is written to PostgreSQL (the
  * record), then made spendable in the hot state. A retry with the same idempotencyKey returns
  * the same grant and finishes whatever the first attempt could not.
@@ -45,42 +93,13 @@ export function grantRoutes(app: AllotApp, { sql, engine }: CreditsRoutesOptions
       },
     },
     async (request, reply) => {
-      const tenant = tenantOf(request);
-      const body = request.body;
-      let stored: { grant: GrantRecord; created: boolean };
-      try {
-        stored = await insertGrant(sql, {
-          tenant,
-          id: `gr_${randomUUID()}`,
-          customerId: request.params.customerId,
-          creditType: body.creditType,
-          resourceId: body.resourceId ?? '',
-          amount: parseAmount(body.amount),
-          category: body.category,
-          ...(body.priority === undefined ? {} : { priority: body.priority }),
-          ...(body.effectiveAt === undefined ? {} : { effectiveAt: new Date(body.effectiveAt) }),
-          expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
-          costBasis: body.costBasis ?? null,
-          metadata: body.metadata ?? {},
-          idempotencyKey: body.idempotencyKey,
-        });
-      } catch (error) {
-        if (error instanceof GrantConflictError) throw new AppError('idempotency_conflict', error.message);
-        throw error;
-      }
-      const grant = stored.grant;
-      if (!grant.voidedAt && !grant.expiredAt) {
-        await engine.addGrant({
-          tenant,
-          customerId: grant.customerId,
-          creditType: grant.creditType,
-          resourceId: grant.resourceId,
-          grantId: grant.id,
-          amount: grant.amount,
-          meta: hotGrantMeta(grant),
-        });
-      }
-      return reply.code(stored.created ? 201 : 200).send(grantView(grant));
+      const stored = await addGrant(
+        { sql, engine },
+        tenantOf(request),
+        request.params.customerId,
+        request.body,
+      );
+      return reply.code(stored.created ? 201 : 200).send(grantView(stored.grant));
     },
   );
 

@@ -172,6 +172,14 @@ describe('control plane and data planes over the hub', () => {
       );
       return Number(tenant.rows[0]?.applied_version ?? 0) >= written.version;
     });
+    // Who changed what: the control plane's audit log names the key.
+    const audit = await cp(A, 'GET', '/v1/audit?limit=3');
+    expect(audit.entries[0]).toMatchObject({
+      kind: 'subscription',
+      id: 'acme',
+      action: 'put',
+      actor: 'key:a',
+    });
     // Writes on the data plane itself are not served: configuration belongs to the control plane.
     expect((await dpA.call('PUT', '/v1/features/other', { name: 'x', type: 'boolean' })).status).toBe(404);
   });

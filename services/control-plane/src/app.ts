@@ -8,7 +8,7 @@ import { creditRoutes } from './routes/credits.ts';
 import { type TenantRoutesOptions, tenantRoutes } from './routes/tenants.ts';
 import type { ControlPlane } from './service.ts';
 
-export interface ControlPlanePluginOptions extends Omit<TenantRoutesOptions, 'sql'> {
+export interface ControlPlanePluginOptions extends Omit<TenantRoutesOptions, 'sql' | 'store'> {
   sql: SqlStore;
   controlPlane: ControlPlane;
   /**
@@ -31,7 +31,7 @@ export const controlPlanePlugin = fp<ControlPlanePluginOptions>(
     governanceConfigRoutes(routes, config);
     meterRoutes(routes, config);
     if (options.creditRoutes !== false) creditRoutes(routes, config);
-    tenantRoutes(routes, options);
+    tenantRoutes(routes, { ...options, store: options.controlPlane.store });
   },
   { name: 'allot-control-plane', fastify: '5.x', dependencies: ['allot-auth'] },
 );

@@ -54,14 +54,12 @@ export function creditRoutes(app: AllotApp, options: { store: ConfigStore; repli
       }
       const { document } = await options.store.put(tenant, 'grant', docId, body, actorOf(request));
       await options.replica.waitFor(tenant, document.version);
-      return reply
-        .code(202)
-        .send({
-          customerId,
-          idempotencyKey: body.idempotencyKey,
-          status: 'sent' as const,
-          version: document.version,
-        });
+      return reply.code(202).send({
+        customerId,
+        idempotencyKey: body.idempotencyKey,
+        status: 'sent' as const,
+        version: document.version,
+      });
     },
   );
 }

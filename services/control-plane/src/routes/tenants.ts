@@ -5,6 +5,7 @@
  */
 import { id } from '@allot/contracts';
 import { type AllotApp, AppError, tenantOf } from '@allot/kit';
+import type { ConfigStore } from '@allot/kit/config-store';
 import type { SqlStore } from '@allot/kit/sql';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -14,6 +15,8 @@ import { TENANT_ID } from '../uplink/subjects.ts';
 
 export interface TenantRoutesOptions {
   sql: SqlStore;
+  /** The control plane's configuration store (its audit log). */
+  store: ConfigStore;
   /** The tenant whose keys operate the control plane. */
   operator: string;
   /** The hub's URL as data planes reach it (shown with new credentials). */
@@ -138,6 +141,43 @@ export function tenantRoutes(app: AllotApp, options: TenantRoutesOptions): void 
         ...(request.query.port ? { port: request.query.port } : {}),
       });
       return reply.type('text/plain; charset=utf-8').send(config);
+    },
+  );
+
+  app.get(
+    '/v1/audit',
+    {
+      config: { auth: 'read' },
+      schema: {
+        tags: ['control plane'],
+        summary: 'Who changed what configuration, and when, newest first',
+        querystring: z.object({
+          before: z.coerce.number().int().min(1).optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(100),
+        }),
+        response: {
+          200: z.object({
+            entries: z.array(
+              z.object({
+                version: z.number(),
+                kind: z.string(),
+                id: z.string(),
+                action: z.enum(['put', 'delete']),
+                body: z.unknown(),
+                actor: z.string(),
+                at: z.string(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const entries = await options.store.audit(tenantOf(request), {
+        limit: request.query.limit,
+        ...(request.query.before ? { before: request.query.before } : {}),
+      });
+      return { entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })) };
     },
   );
 

@@ -86,6 +86,7 @@ describe('control plane and data planes over the hub', () => {
       apiKeys: new StaticApiKeyStore([
         { key: `${CP_KEY}-a`, principal: { keyId: 'a', tenant: A, scopes: ['admin'] } },
         { key: `${CP_KEY}-b`, principal: { keyId: 'b', tenant: B, scopes: ['admin'] } },
+        { key: `${CP_KEY}-op`, principal: { keyId: 'op', tenant: 'operator', scopes: ['admin'] } },
       ]),
     });
     await cpApp.register(controlPlanePlugin, {
@@ -180,6 +181,42 @@ describe('control plane and data planes over the hub', () => {
       action: 'put',
       actor: 'key:a',
     });
+    // The operator lists tenants with their state, and acts for one by naming it.
+    const asOperator = (url: string, method: 'GET' | 'PUT' = 'GET', body?: object, tenant?: string) =>
+      cpApp.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${CP_KEY}-op`, ...(tenant ? { 'x-allot-tenant': tenant } : {}) },
+        ...(body ? { payload: body } : {}),
+      });
+    const list = JSON.parse((await asOperator('/v1/tenants')).body) as {
+      items: { id: string; appliedVersion: number }[];
+    };
+    expect(list.items.find((t) => t.id === A)?.appliedVersion).toBeGreaterThanOrEqual(written.version);
+    expect(
+      (
+        await cpApp.inject({
+          method: 'GET',
+          url: '/v1/tenants',
+          headers: { authorization: `Bearer ${CP_KEY}-a` },
+        })
+      ).statusCode,
+    ).toBe(403);
+    expect(
+      (await asOperator('/v1/features/by-operator', 'PUT', { name: 'x', type: 'boolean' }, A)).statusCode,
+    ).toBe(200);
+    expect(
+      JSON.parse((await asOperator('/v1/features/by-operator', 'GET', undefined, A)).body),
+    ).toMatchObject({ key: 'by-operator' });
+    expect(
+      (
+        await cpApp.inject({
+          method: 'GET',
+          url: '/v1/features',
+          headers: { authorization: `Bearer ${CP_KEY}-a`, 'x-allot-tenant': B },
+        })
+      ).statusCode,
+    ).toBe(403);
     // Writes on the data plane itself are not served: configuration belongs to the control plane.
     expect((await dpA.call('PUT', '/v1/features/other', { name: 'x', type: 'boolean' })).status).toBe(404);
   });

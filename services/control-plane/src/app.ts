@@ -1,12 +1,13 @@
 import { catalogRoutes } from '@allot/gate';
 import { governanceConfigRoutes } from '@allot/governance';
-import type { AllotApp } from '@allot/kit';
+import { type AllotApp, AppError } from '@allot/kit';
 import type { SqlStore } from '@allot/kit/sql';
 import { meterRoutes } from '@allot/metering';
 import fp from 'fastify-plugin';
 import { creditRoutes } from './routes/credits.ts';
 import { type TenantRoutesOptions, tenantRoutes } from './routes/tenants.ts';
 import type { ControlPlane } from './service.ts';
+import { TENANT_ID } from './uplink/subjects.ts';
 
 export interface ControlPlanePluginOptions extends Omit<TenantRoutesOptions, 'sql' | 'store'> {
   sql: SqlStore;
@@ -26,6 +27,17 @@ export interface ControlPlanePluginOptions extends Omit<TenantRoutesOptions, 'sq
 export const controlPlanePlugin = fp<ControlPlanePluginOptions>(
   async (app, options) => {
     const routes = app as unknown as AllotApp;
+    // The operator acts for a tenant by naming it: `x-allot-tenant: <id>` on an operator admin key.
+    app.addHook('preHandler', async (request) => {
+      const asTenant = request.headers['x-allot-tenant'];
+      const principal = request.principal;
+      if (typeof asTenant !== 'string' || !principal) return;
+      if (principal.tenant !== options.operator || !principal.scopes.includes('admin')) {
+        throw new AppError('forbidden', 'x-allot-tenant: only an operator admin key acts for another tenant');
+      }
+      if (!TENANT_ID.test(asTenant)) throw new AppError('invalid_request', 'x-allot-tenant: not a tenant id');
+      request.principal = { ...principal, tenant: asTenant };
+    });
     const config = { store: options.controlPlane.store, replica: options.controlPlane.replica };
     catalogRoutes(routes, config);
     governanceConfigRoutes(routes, config);

@@ -7,16 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AllotRig, basicCatalog, grant, openAllot } from './support/allot-app.ts';
-
-const anything = fc.oneof(
-  fc.string(),
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.jsonValue(),
-  fc.array(fc.string()),
-);
+import { anything, expectClientError } from './support/fuzz.ts';
 
 describe('fuzzed gate and governance routes', () => {
   let rig: AllotRig;
@@ -36,17 +27,6 @@ describe('fuzzed gate and governance routes', () => {
   };
   const held = async () =>
     (await rig.ok<{ balances: { held: string }[] }>('GET', '/v1/customers/acme/balances')).balances[0]?.held;
-
-  const expectClientError = (status: number, body: unknown) => {
-    expect(status, JSON.stringify(body)).toBeLessThan(500);
-    if (status >= 400) {
-      expect(body).toMatchObject({
-        code: expect.any(String),
-        message: expect.any(String),
-        requestId: expect.any(String),
-      });
-    }
-  };
 
   it('decisions: never a 5xx; a refused one holds nothing', async () => {
     const heldBefore = await held();

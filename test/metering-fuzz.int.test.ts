@@ -7,15 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servicesOf } from '../services/allot/src/app.ts';
 import { type AllotRig, KEYS, openAllot } from './support/allot-app.ts';
-
-const anything = fc.oneof(
-  fc.string(),
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.jsonValue(),
-);
+import { anything, expectClientError } from './support/fuzz.ts';
 
 describe('fuzzed metering routes', () => {
   let rig: AllotRig;
@@ -30,16 +22,6 @@ describe('fuzzed metering routes', () => {
   });
   afterAll(() => rig.close());
 
-  const expectClientError = (status: number, body: unknown) => {
-    expect(status, JSON.stringify(body)).toBeLessThan(500);
-    if (status >= 400) {
-      expect(body).toMatchObject({
-        code: expect.any(String),
-        message: expect.any(String),
-        requestId: expect.any(String),
-      });
-    }
-  };
   const stored = async () => {
     await servicesOf(rig.app).metering.worker!.caughtUp({ timeoutMs: 30_000 });
     const { rows } = await rig.sql.query<{ n: string }>(

@@ -23,6 +23,7 @@ import { NatsBus } from '@allot/kit/bus';
 import type { ConfigReplica, ConfigStore } from '@allot/kit/config-store';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
+import { mcpPlugin } from '@allot/mcp';
 import { exportAggregates, type MeteringService, meteringPlugin, startMetering } from '@allot/metering';
 import type { AllotEnv } from './config.ts';
 
@@ -99,6 +100,9 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
     credits,
   );
   running.set(app, { metering, uplink });
+
+  // Agents: the MCP tools over Streamable HTTP at /mcp (and `allot mcp` over stdio).
+  await app.register(mcpPlugin, { apiKeys });
 
   // Webhook endpoints and delivery logs, for every service's events.
   await app.register(webhooksPlugin, { sql: stores.sql });

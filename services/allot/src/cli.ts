@@ -2,6 +2,7 @@ const usage = `usage: allot <command>
 
 commands:
   start     run every Allot service in one process (same as npm start)
+  mcp       the MCP server over stdio, calling the API at ALLOT_URL with ALLOT_API_KEY
   help      show this message`;
 
 const [command = 'start'] = process.argv.slice(2);
@@ -10,6 +11,14 @@ switch (command) {
   case 'start':
     await import('./main.ts');
     break;
+  case 'mcp': {
+    const { runStdio } = await import('@allot/mcp');
+    await runStdio().catch((error: unknown) => {
+      process.stderr.write(`allot mcp: ${(error as Error).message}\n`);
+      process.exit(1);
+    });
+    break;
+  }
   case 'help':
   case '--help':
   case '-h':

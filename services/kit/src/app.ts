@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -97,5 +98,12 @@ export async function createApp(opts: AppOptions): Promise<AllotApp> {
   await app.register(metricsPlugin, { service: opts.service });
   await app.register(healthPlugin, { checks: opts.readiness ?? [] });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  // Readable docs of the same document at /docs (public, like the document itself).
+  await app.register(async (scope) => {
+    scope.addHook('onRoute', (route) => {
+      route.config = { ...(route.config as object), auth: 'public' } as NonNullable<typeof route.config>;
+    });
+    await scope.register(swaggerUi, { routePrefix: '/docs' });
+  });
   return app;
 }

@@ -68,7 +68,6 @@ export function eventRoutes(app: AllotApp, options: EventRoutesOptions): void {
           summary: 'Ingest usage events (CloudEvents; OpenMeter-compatible)',
           description:
             'One CloudEvent, an array of them, or NDJSON. `subject` is the customer. 204 once durable; 400 names each bad event and field, and nothing of the request is stored.',
-          ...(url.startsWith('/api') ? { hide: true } : {}),
         },
       },
       async (request, reply) => {

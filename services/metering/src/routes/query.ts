@@ -61,7 +61,6 @@ export function queryRoutes(app: AllotApp, options: { sql: SqlStore; meters: Met
               data: z.array(usageRow),
             }),
           },
-          ...(url.startsWith('/api') ? { hide: true } : {}),
         },
       },
       async (request) => {

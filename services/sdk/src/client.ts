@@ -79,7 +79,7 @@ export interface ClientOptions extends AllotOptions {
 }
 
 /** What the work reports after a reservation: the actual units (and dimensions known only now). */
-export type Usage = { units?: Amount; dimensions?: Dimensions } | Amount | undefined | void;
+export type Usage = { units?: Amount; dimensions?: Dimensions } | Amount | undefined;
 
 const enc = encodeURIComponent;
 

@@ -3,7 +3,7 @@
  * (test/fixtures/api-contract.md, a copy of the shared API.md) is in it with its method, and
  * /docs renders it.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AllotRig, openAllot } from './support/allot-app.ts';
 
@@ -34,6 +34,11 @@ describe('the OpenAPI document', () => {
     rig = await openAllot('embedded');
   });
   afterAll(() => rig.close());
+
+  it('checks against the contract as it is: the copy matches the shared API.md where it is at hand', () => {
+    const shared = new URL('../../shared/API.md', import.meta.url);
+    if (existsSync(shared)) expect(readFileSync(shared, 'utf8')).toBe(CONTRACT);
+  });
 
   it('has every route of the public contract, and /docs shows it', async () => {
     const res = await rig.app.inject({ method: 'GET', url: '/openapi.json' });

@@ -2,6 +2,7 @@
  * Metering beside the gate (all-in-one app, both backends): the gate's settles become usage
  * events on their own, and the export carries aggregates only, in commit order, re-exportable.
  */
+import { until } from '@allot/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servicesOf } from '../services/allot/src/app.ts';
 import { type AllotRig, type Backend, basicCatalog, grant, KEYS, openAllot } from './support/allot-app.ts';
@@ -77,10 +78,15 @@ describe.each<Backend>(['real', 'embedded'])('metering and the gate on %s backen
 
   it('exports aggregates only, in commit order, the same again from the same cursor', async () => {
     await caughtUp();
-    const first = await rig.ok<{ aggregates: Record<string, unknown>[]; cursor: string }>(
-      'GET',
-      '/v1/metering/export?after=0&limit=1000',
-    );
+    type Page = { aggregates: Record<string, unknown>[]; cursor: string };
+    // A page never passes a transaction still running anywhere on the server: poll for it.
+    let last = '';
+    const first = await until('the export, settled', async () => {
+      const page = await rig.ok<Page>('GET', '/v1/metering/export?after=0&limit=1000');
+      const same = JSON.stringify(page) === last;
+      last = JSON.stringify(page);
+      return page.aggregates.length >= 4 && same && page;
+    });
     expect(first.aggregates.length).toBeGreaterThan(0);
     for (const row of first.aggregates) {
       expect(Object.keys(row).sort()).toEqual(
@@ -119,8 +125,10 @@ describe.each<Backend>(['real', 'embedded'])('metering and the gate on %s backen
     });
     expect(res.statusCode).toBe(204);
     await caughtUp();
-    const next = await rig.ok<typeof first>('GET', `/v1/metering/export?after=${first.cursor}`);
-    expect(next.aggregates.length).toBe(2);
+    const next = await until('the new rows exported', async () => {
+      const page = await rig.ok<Page>('GET', `/v1/metering/export?after=${first.cursor}`);
+      return page.aggregates.length === 2 && page;
+    });
     for (const row of next.aggregates)
       expect(BigInt(row.version as string)).toBeGreaterThan(BigInt(first.cursor));
     expect(next.aggregates.find((a) => a.meter === 'settled-tokens')).toMatchObject({ customerId: 'acme' });

@@ -134,7 +134,8 @@ describe('the SDK', () => {
       const q = await allot.meters.query('settled', { groupBy: ['subject'] });
       return q.data[0]?.value === 1007;
     });
-    expect((await allot.exportAggregates()).aggregates.length).toBeGreaterThan(0);
+    // The export waits for every older transaction of the cluster to end: poll.
+    await until('the export', async () => (await allot.exportAggregates()).aggregates.length > 0);
     const log = await allot.decisionLog({ customerId: 'acme', limit: 5 });
     expect(log.decisions.length).toBeGreaterThan(0);
     expect((await allot.decisionById(log.decisions[0]!.decisionId)).decisionId).toBe(

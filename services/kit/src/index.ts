@@ -24,4 +24,4 @@ export { type CommitGroup, GroupCommit, type GroupCommitOptions } from './group-
 export type { ReadinessCheck } from './health.ts';
 export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
 export { LoopSignal } from './loop-signal.ts';
-export { runMain, type ServeOptions, serve } from './server.ts';
+export { runMain, type ServeOptions, serve, stopOnSignal } from './server.ts';

@@ -32,3 +32,35 @@ export function runMain(name: string, main: () => Promise<void>): void {
     process.exit(1);
   });
 }
+
+/**
+ * A background process (a stream worker) until SIGTERM or SIGINT: then `stop` finishes what
+ * is in hand and the process exits 0, or 1 if that takes longer than `graceMs` (what was not
+ * acknowledged is redelivered to the next worker either way).
+ */
+export function stopOnSignal(
+  name: string,
+  options: {
+    graceMs: number;
+    log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+    stop: () => Promise<object | undefined>;
+  },
+): void {
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    options.log.info({ signal }, `${name} stopping`);
+    setTimeout(() => {
+      options.log.warn({ graceMs: options.graceMs }, `${name} did not stop in time`);
+      process.exit(1);
+    }, options.graceMs).unref();
+    void (async () => {
+      const stats = await options.stop();
+      options.log.info(stats ?? {}, `${name} stopped`);
+      process.exit(0);
+    })();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}

@@ -9,7 +9,15 @@
  */
 import { fileURLToPath } from 'node:url';
 import { BudgetAlerts, governanceRecordApplier, migrateGovernance } from '@allot/governance';
-import { baseEnv, loadConfig, loggerOptions, redactUrl, runMain, urlVariable } from '@allot/kit';
+import {
+  baseEnv,
+  loadConfig,
+  loggerOptions,
+  redactUrl,
+  runMain,
+  stopOnSignal,
+  urlVariable,
+} from '@allot/kit';
 import { openBus } from '@allot/kit/bus';
 import { migrate, openSqlStore } from '@allot/kit/sql';
 import { pino } from 'pino';
@@ -57,24 +65,14 @@ runMain('credits worker', async () => {
     'credits worker started',
   );
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'credits worker stopping');
-    // Past the grace period, exit anyway: unacknowledged messages are redelivered.
-    setTimeout(() => {
-      log.warn({ graceMs: env.SHUTDOWN_GRACE_MS }, 'credits worker did not stop in time');
-      process.exit(1);
-    }, env.SHUTDOWN_GRACE_MS).unref();
-    void (async () => {
+  stopOnSignal('credits worker', {
+    graceMs: env.SHUTDOWN_GRACE_MS,
+    log,
+    stop: async () => {
       await worker.stop();
       await alerts.stop();
       await Promise.allSettled([bus.close(), store.close()]);
-      log.info(worker.stats, 'credits worker stopped');
-      process.exit(0);
-    })();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+      return worker.stats;
+    },
+  });
 });

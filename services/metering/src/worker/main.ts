@@ -6,7 +6,16 @@
  * SIGINT, on which it finishes the batches in hand and exits 0. Killed outright, it loses
  * nothing: what it had not acknowledged is redelivered, and applied once.
  */
-import { baseEnv, envBoolean, loadConfig, loggerOptions, redactUrl, runMain, urlVariable } from '@allot/kit';
+import {
+  baseEnv,
+  envBoolean,
+  loadConfig,
+  loggerOptions,
+  redactUrl,
+  runMain,
+  stopOnSignal,
+  urlVariable,
+} from '@allot/kit';
 import { openBus } from '@allot/kit/bus';
 import { ConfigReplica, ConfigStore } from '@allot/kit/config-store';
 import { openSqlStore } from '@allot/kit/sql';
@@ -84,23 +93,14 @@ runMain('metering worker', async () => {
     'metering worker started',
   );
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'metering worker stopping');
-    setTimeout(() => {
-      log.warn({ graceMs: env.SHUTDOWN_GRACE_MS }, 'metering worker did not stop in time');
-      process.exit(1);
-    }, env.SHUTDOWN_GRACE_MS).unref();
-    void (async () => {
+  stopOnSignal('metering worker', {
+    graceMs: env.SHUTDOWN_GRACE_MS,
+    log,
+    stop: async () => {
       await worker.stop();
       await replica.stop();
       await Promise.allSettled([bus.close(), store.close()]);
-      log.info(worker.stats, 'metering worker stopped');
-      process.exit(0);
-    })();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+      return worker.stats;
+    },
+  });
 });

@@ -67,8 +67,7 @@ export async function startMetering(options: MeteringOptions): Promise<MeteringS
           bus: options.bus,
           meters,
           partitions,
-          // Remembered a day longer than an event may be late: one still in the stream is covered.
-          dedupeMs: latenessMs + DAY,
+          latenessMs,
           ...(options.retentionMs ? { retentionMs: options.retentionMs } : {}),
           ...(options.log ? { log: options.log } : {}),
           ...(options.registry ? { registry: options.registry } : {}),

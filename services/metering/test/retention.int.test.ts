@@ -41,7 +41,9 @@ describe('raw event retention', () => {
       }),
     ];
     await db.store.transaction((tx) =>
-      applyBatches(tx, [{ tenant: 't', ingestedAt: now, events }], () => meters),
+      applyBatches(tx, [{ tenant: 't', ingestedAt: now, events }], (_, type) =>
+        meters.filter((m) => m.eventType === type),
+      ),
     );
     // Ensuring again (another worker, a restart) is harmless.
     await new EventPartitions(db.store).ensure(partitionDays(events.map((e) => e.time)));

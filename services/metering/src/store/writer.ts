@@ -67,7 +67,8 @@ const DAY = 86_400_000;
 export async function applyBatches(
   tx: SqlExecutor,
   batches: readonly IngestedBatch[],
-  metersOf: (tenant: string) => readonly Meter[],
+  /** The meters of a tenant that count an event type (the MeterCatalog's `forType`). */
+  metersFor: (tenant: string, eventType: string) => readonly Meter[],
 ): Promise<ApplyResult> {
   const result: ApplyResult = { events: 0, fresh: 0, duplicates: 0, skipped: 0 };
   const byTenant = new Map<string, { event: UsageEvent; ingestedAt: number }[]>();
@@ -83,7 +84,7 @@ export async function applyBatches(
   // Tenants in a fixed order, so two workers lock rows in the same order.
   for (const tenant of [...byTenant.keys()].sort()) {
     if (byTenant.get(tenant)!.length === 0) continue;
-    const one = await applyTenant(tx, tenant, byTenant.get(tenant)!, metersOf(tenant));
+    const one = await applyTenant(tx, tenant, byTenant.get(tenant)!, (type) => metersFor(tenant, type));
     result.fresh += one.fresh;
     result.duplicates += one.duplicates;
     result.skipped += one.skipped;
@@ -95,7 +96,7 @@ async function applyTenant(
   tx: SqlExecutor,
   tenant: string,
   items: { event: UsageEvent; ingestedAt: number }[],
-  meters: readonly Meter[],
+  metersFor: (eventType: string) => readonly Meter[],
 ): Promise<Omit<ApplyResult, 'events'>> {
   // Duplicates within the batch first: the first one counts.
   const unique = new Map<string, { event: UsageEvent; ingestedAt: number }>();
@@ -137,22 +138,13 @@ async function applyTenant(
     ]),
   );
 
-  const byType = new Map<string, Meter[]>();
-  for (const meter of meters) {
-    let list = byType.get(meter.eventType);
-    if (!list) {
-      list = [];
-      byType.set(meter.eventType, list);
-    }
-    list.push(meter);
-  }
   // The batch pre-aggregated per (meter, subject, minute, group), in exact decimals: one row
   // per group goes to PostgreSQL instead of one per event.
   const groups = new Map<string, Group>();
   let skipped = 0;
   for (const { event } of fresh) {
-    const forType = byType.get(event.type);
-    if (!forType) continue;
+    const forType = metersFor(event.type);
+    if (forType.length === 0) continue;
     const window = Math.floor(event.time / MINUTE) * MINUTE;
     for (const meter of forType) {
       const reading = readMeter(meter, event.data);

@@ -77,7 +77,7 @@ runMain('metering worker', async () => {
     partitions: env.METERING_PARTITIONS,
     ...(take ? { take } : {}),
     settledUsage: env.METERING_SETTLED_USAGE,
-    dedupeMs: env.METERING_LATENESS_MS + DAY,
+    latenessMs: env.METERING_LATENESS_MS,
     retentionMs: env.METERING_RETENTION_MS,
     ackWaitMs: env.METERING_ACK_WAIT_MS,
     log,

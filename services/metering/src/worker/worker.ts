@@ -39,8 +39,11 @@ export interface MeteringWorkerOptions {
   settledUsage?: boolean;
   /** How long raw events are kept (by event day). Default 30 days. */
   retentionMs?: number;
-  /** How long (source, id) pairs are remembered; at least the accepted lateness. Default 8 days. */
-  dedupeMs?: number;
+  /**
+   * How old an event may be when it arrives (ingest refuses older ones). (source, id) pairs
+   * are remembered a day longer, so one still in the stream is covered. Default 7 days.
+   */
+  latenessMs?: number;
   ackWaitMs?: number;
   fetchMax?: number;
   maxEventsPerCommit?: number;
@@ -86,7 +89,7 @@ export class MeteringWorker {
       prepare: (batches: readonly IngestedBatch[]) =>
         this.#partitions.ensure(partitionDays(batches.flatMap((b) => b.events.map((e) => e.time)))),
       commit: (tx: Parameters<typeof applyBatches>[0], batches: readonly IngestedBatch[]) =>
-        applyBatches(tx, batches, (tenant) => options.meters.meters(tenant)),
+        applyBatches(tx, batches, (tenant, type) => options.meters.forType(tenant, type)),
       afterCommit: (_: unknown, result: ApplyResult) => this.#count(result),
       ...(options.log ? { log: options.log } : {}),
       fetchMax: options.fetchMax ?? 32,
@@ -149,7 +152,11 @@ export class MeteringWorker {
 
   /** Drops raw partitions past the retention and forgets (source, id) pairs past the dedupe window. */
   prune(now = Date.now()) {
-    return this.#partitions.prune(now, this.#o.retentionMs ?? 30 * DAY, this.#o.dedupeMs ?? 8 * DAY);
+    return this.#partitions.prune(
+      now,
+      this.#o.retentionMs ?? 30 * DAY,
+      (this.#o.latenessMs ?? 7 * DAY) + DAY,
+    );
   }
 
   #count(result: ApplyResult): void {

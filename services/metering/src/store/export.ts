@@ -58,14 +58,21 @@ export async function exportAggregates(
      )
      SELECT a.meter, a.meter_version, a.subject, a.window_start, a.groups, a.sum, a.count, a.min, a.max,
        a.latest, a.txid::text AS txid, CASE WHEN a.count > 0 THEN (a.sum / a.count)::text END AS avg,
-       (SELECT count(*) FROM metering.unique_values u
-        WHERE u.tenant = a.tenant AND u.meter = a.meter AND u.meter_version = a.meter_version
-          AND u.subject = a.subject AND u.window_start = a.window_start AND u.group_key = a.group_key)::text
-         AS distinct_count
+       -- Distinct values are counted for the UNIQUE_COUNT meters only.
+       CASE WHEN a.meter = ANY($4::text[]) THEN
+         (SELECT count(*) FROM metering.unique_values u
+          WHERE u.tenant = a.tenant AND u.meter = a.meter AND u.meter_version = a.meter_version
+            AND u.subject = a.subject AND u.window_start = a.window_start AND u.group_key = a.group_key)::text
+       END AS distinct_count
      FROM metering.aggregates a JOIN txs USING (txid)
      WHERE a.tenant = $1
      ORDER BY a.txid, a.meter, a.subject, a.window_start, a.group_key`,
-    [tenant, after, limit],
+    [
+      tenant,
+      after,
+      limit,
+      [...meters].filter(([, m]) => m.aggregation === 'UNIQUE_COUNT').map(([slug]) => slug),
+    ],
   );
   const aggregates = rows.map((r) => {
     const aggregation = meters.get(r.meter)?.aggregation ?? 'SUM';

@@ -5,6 +5,7 @@
  * (repeatable), `filterGroupBy[<name>]=<value>`.
  */
 import { id, timestamp } from '@allot/contracts';
+import { isTimeZone } from '@allot/governance';
 import { type AllotApp, AppError, tenantOf } from '@allot/kit';
 import type { SqlStore } from '@allot/kit/sql';
 import { z } from 'zod';
@@ -32,15 +33,6 @@ const usageRow = z.object({
   subject: z.string().nullable(),
   groupBy: z.record(z.string(), z.string().nullable()),
 });
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function queryRoutes(app: AllotApp, options: { sql: SqlStore; meters: MeterCatalog }): void {
   for (const url of ['/api/v1/meters/:slug/query', '/v1/meters/:slug/query']) {

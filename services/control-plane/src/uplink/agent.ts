@@ -80,8 +80,10 @@ export class UplinkAgent {
     const deadline = Date.now() + timeoutMs;
     while (this.#applied < version) {
       if (Date.now() > deadline) return false;
-      void this.sync();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      // One sync at a time (a call during one runs it once more); only a sync that found the
+      // hub not yet at `version` waits a moment before the next.
+      await this.sync();
+      if (this.#applied < version) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     return true;
   }

@@ -64,7 +64,9 @@ export interface Consumer {
   /**
    * Returns up to `max` messages as soon as at least one is available (redeliveries first, then
    * new ones in stream order); waits up to `expiresMs` for the first one, and returns none if
-   * nothing arrived by then. `expiresMs: 0` never waits.
+   * nothing arrived by then. `expiresMs: 0` never waits, and on NATS can miss a message whose
+   * publish was acknowledged a moment ago (consumers learn of new messages asynchronously); a
+   * missed message stays undelivered, so the next fetch returns it.
    */
   fetch(opts: { max: number; expiresMs: number }): Promise<BusMessage[]>;
   /** Messages not yet delivered plus delivered-but-unacked. */

@@ -64,7 +64,7 @@ export interface Spawned {
   waitFor(text: string, timeoutMs?: number): Promise<void>;
 }
 
-function track(child: ChildProcess, what: string): Spawned {
+export function track(child: ChildProcess, what: string): Spawned {
   children.add(child);
   let output = '';
   const keep = (chunk: Buffer) => {

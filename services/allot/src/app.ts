@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { credits as creditContracts } from '@allot/contracts';
 import {
   type ControlPlane,
   controlPlanePlugin,
@@ -8,9 +7,9 @@ import {
   LocalUplink,
   serveUi,
   startControlPlane,
-  UplinkAgent,
+  type UplinkAgent,
 } from '@allot/control-plane';
-import { addGrant, type CreditsService, creditsPlugin, startCredits, upsertCreditType } from '@allot/credits';
+import { type CreditsService, creditsPlugin, startCredits } from '@allot/credits';
 import { gatePlugin, startGate } from '@allot/gate';
 import {
   BudgetAlerts,
@@ -19,13 +18,13 @@ import {
   migrateGovernance,
 } from '@allot/governance';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
-import { NatsBus } from '@allot/kit/bus';
 import type { ConfigReplica, ConfigStore } from '@allot/kit/config-store';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
 import { mcpPlugin } from '@allot/mcp';
 import { exportAggregates, type MeteringService, meteringPlugin, startMetering } from '@allot/metering';
 import type { AllotEnv } from './config.ts';
+import { connectUplink } from './uplink.ts';
 
 interface Running {
   metering: MeteringService;
@@ -147,45 +146,16 @@ async function startUplink(
       50,
     );
   if (env.ALLOT_UPLINK_URL) {
-    const hub = await NatsBus.connect({
-      url: env.ALLOT_UPLINK_URL,
-      name: `allot-data-plane-${env.ALLOT_TENANT}`,
-      jetstream: false,
-      ...(env.ALLOT_UPLINK_USER ? { user: env.ALLOT_UPLINK_USER } : {}),
-      ...(env.ALLOT_UPLINK_PASSWORD ? { pass: env.ALLOT_UPLINK_PASSWORD } : {}),
-    });
-    const agent = new UplinkAgent({
+    const connected = await connectUplink({
       tenant: env.ALLOT_TENANT,
-      bus: hub,
+      hub: { url: env.ALLOT_UPLINK_URL, user: env.ALLOT_UPLINK_USER, password: env.ALLOT_UPLINK_PASSWORD },
       sql: stores.sql,
-      ...config,
-      commands: {
-        'credit-type': async (tenant, key, body) => {
-          const b = body as { name: string; unit?: string };
-          await upsertCreditType(stores.sql, { tenant, key, name: b.name, unit: b.unit ?? null });
-        },
-        grant: async (tenant, docId, body) => {
-          const customerId = docId.slice(0, docId.indexOf('/'));
-          await addGrant(
-            { sql: stores.sql, engine: creditsService.engine },
-            tenant,
-            customerId,
-            creditContracts.grantBody.parse(body),
-          );
-        },
-      },
-      exportAggregates: (after) => exportFor(env.ALLOT_TENANT, after),
+      config,
+      credits: creditsService,
+      meters: metering.meters,
       log: app.log,
     });
-    await agent.start();
-    return {
-      agent,
-      controlPlane: undefined,
-      async close() {
-        await agent.stop();
-        await hub.close();
-      },
-    };
+    return { agent: connected.agent, controlPlane: undefined, close: connected.close };
   }
   const local = new LocalUplink({
     bus: stores.bus,

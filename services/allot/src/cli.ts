@@ -3,6 +3,7 @@ const usage = `usage: allot <command>
 commands:
   start     run every Allot service in one process (same as npm start)
   mcp       the MCP server over stdio, calling the API at ALLOT_URL with ALLOT_API_KEY
+  migrate   apply every migration of a plane (data-plane, default, or control-plane) to DATABASE_URL
   help      show this message`;
 
 const [command = 'start'] = process.argv.slice(2);
@@ -19,6 +20,10 @@ switch (command) {
     });
     break;
   }
+  case 'migrate':
+    process.argv.splice(2, 1);
+    await import('./migrate-main.ts');
+    break;
   case 'help':
   case '--help':
   case '-h':

@@ -1,7 +1,7 @@
 import { baseEnv, envBoolean, urlVariable } from '@allot/kit';
 import { z } from 'zod';
 
-const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+export const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The all-in-one process: every variable is optional; each store that is set switches to the real server. */
 export const allotEnv = baseEnv

@@ -1,7 +1,7 @@
 /**
  * The web UI at `/`: the Vite build of ../ui, served as static files. A checkout has no build
  * yet, so the first start builds it (a few seconds; the log says so) and later starts reuse
- * it, unless its sources are newer.
+ * it, unless its sources are newer. A bundle carries the build alone.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +24,11 @@ function newest(dir: string): number {
 /** Builds the UI when there is no build, or its sources changed since. */
 export async function buildUiIfNeeded(log?: { info(obj: object, msg: string): void }): Promise<void> {
   const index = join(DIST, 'index.html');
+  // A bundle (the container image) ships the build without its sources.
+  if (!existsSync(join(UI_ROOT, 'src'))) {
+    if (existsSync(index)) return;
+    throw new Error(`the web UI has neither a build nor sources under ${UI_ROOT}`);
+  }
   const sources = Math.max(newest(join(UI_ROOT, 'src')), statSync(join(UI_ROOT, 'index.html')).mtimeMs);
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
   log?.info({ root: UI_ROOT }, 'building the web UI (first start only)');

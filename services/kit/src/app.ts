@@ -14,7 +14,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { type ApiKeyStore, authPlugin } from './auth.ts';
+import { z } from 'zod';
+import { type ApiKeyStore, authenticate, authPlugin } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { healthPlugin, type ReadinessCheck } from './health.ts';
 import { loggerOptions } from './logger.ts';
@@ -97,6 +98,22 @@ export async function createApp(opts: AppOptions): Promise<AllotApp> {
   await app.register(authPlugin, { keys: opts.apiKeys });
   await app.register(metricsPlugin, { service: opts.service });
   await app.register(healthPlugin, { checks: opts.readiness ?? [] });
+  // Every service tells a client which key it holds (whatever its scopes): the MCP servers ask.
+  app.get(
+    '/v1/whoami',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['keys'],
+        summary: 'The key this request carries: its tenant and scopes',
+        response: { 200: z.object({ keyId: z.string(), tenant: z.string(), scopes: z.array(z.string()) }) },
+      },
+    },
+    async (request) => {
+      const { principal } = await authenticate(opts.apiKeys, request);
+      return { keyId: principal.keyId, tenant: principal.tenant, scopes: [...principal.scopes] };
+    },
+  );
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
   // Readable docs of the same document at /docs (public, like the document itself).
   await app.register(async (scope) => {

@@ -70,6 +70,18 @@ function bearerToken(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
+/** The key a request carries and whom it belongs to; 401 without a valid one. */
+export async function authenticate(
+  keys: ApiKeyStore,
+  request: FastifyRequest,
+): Promise<{ token: string; principal: Principal }> {
+  const token = bearerToken(request);
+  if (!token) throw new AppError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
+  const principal = await keys.findByHash(hashApiKey(token));
+  if (!principal) throw new AppError('unauthorized', 'invalid API key');
+  return { token, principal };
+}
+
 /** Authenticates every route by its `config.auth`; 401 without a valid key, 403 without the scope. */
 export const authPlugin = fp(
   async (app: FastifyInstance, opts: { keys: ApiKeyStore }) => {
@@ -77,10 +89,7 @@ export const authPlugin = fp(
     app.addHook('onRequest', async (request) => {
       const needed = request.routeOptions.config.auth ?? 'admin';
       if (needed === 'public' || request.is404) return;
-      const token = bearerToken(request);
-      if (!token) throw new AppError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
-      const principal = await opts.keys.findByHash(hashApiKey(token));
-      if (!principal) throw new AppError('unauthorized', 'invalid API key');
+      const { principal } = await authenticate(opts.keys, request);
       if (!hasScope(principal, needed))
         throw new AppError('forbidden', `this API key lacks the ${needed} scope`);
       request.principal = principal;

@@ -2,6 +2,7 @@ export { type AllotApp, type AppOptions, createApp } from './app.ts';
 export {
   type ApiKeyStore,
   actorOf,
+  authenticate,
   generateApiKey,
   hashApiKey,
   hasScope,
@@ -24,4 +25,4 @@ export { type CommitGroup, GroupCommit, type GroupCommitOptions } from './group-
 export type { ReadinessCheck } from './health.ts';
 export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
 export { LoopSignal } from './loop-signal.ts';
-export { runMain, type ServeOptions, serve, stopOnSignal } from './server.ts';
+export { runMain, type ServeOptions, serve, serveProbes, stopOnSignal } from './server.ts';

@@ -1,5 +1,7 @@
 import closeWithGrace from 'close-with-grace';
-import type { AllotApp } from './app.ts';
+import { type AllotApp, createApp } from './app.ts';
+import { StaticApiKeyStore } from './auth.ts';
+import type { ReadinessCheck } from './health.ts';
 
 export interface ServeOptions {
   host: string;
@@ -63,4 +65,28 @@ export function stopOnSignal(
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+}
+
+/**
+ * Health, readiness and metrics for a process that serves no API (a stream worker), so an
+ * orchestrator can probe it like any service. Only when `PORT` is set in the environment (the
+ * images set it): several workers on one machine, as in tests, need no port each.
+ */
+export async function serveProbes(options: {
+  service: string;
+  host: string;
+  port: number;
+  logLevel: string;
+  readiness: readonly ReadinessCheck[];
+  env?: NodeJS.ProcessEnv;
+}): Promise<AllotApp | undefined> {
+  if (!(options.env ?? process.env).PORT) return undefined;
+  const app = await createApp({
+    service: options.service,
+    logLevel: options.logLevel,
+    apiKeys: new StaticApiKeyStore([]),
+    readiness: options.readiness,
+  });
+  await app.listen({ host: options.host, port: options.port });
+  return app;
 }

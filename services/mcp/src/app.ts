@@ -1,51 +1,30 @@
 /**
- * MCP over Streamable HTTP at `/mcp` on the API's own port, stateless: each POST gets a fresh
- * server and transport, authenticated by the agent's API key, with the tools its scopes allow,
- * each calling the API in-process with that same key. `GET /v1/whoami` tells a client (the
- * stdio server) which key it holds.
+ * MCP over Streamable HTTP at `/mcp`, stateless: each POST gets a fresh server and transport,
+ * authenticated by the agent's API key, with the tools its scopes allow, each calling the API
+ * with that same key: in-process on the API's own port (the all-in-one process), or over HTTP
+ * to the data plane's services when the MCP server runs as a deployment of its own.
  */
-import { type AllotApp, type ApiKeyStore, AppError, hashApiKey, type Principal } from '@allot/kit';
+import { type AllotApp, type ApiKeyStore, AppError, authenticate } from '@allot/kit';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { z } from 'zod';
 import { type ApiCall, createMcpServer, type Scope } from './tools.ts';
+import { httpApiCall, type Upstream } from './upstream.ts';
 
-export interface McpPluginOptions {
-  apiKeys: ApiKeyStore;
-}
+export type McpPluginOptions =
+  /** The API is served by this app: keys are checked here and calls are injected. */
+  | { apiKeys: ApiKeyStore; upstream?: undefined }
+  /** The API is elsewhere: the gate says whose key it is (`/v1/whoami`), calls go over HTTP. */
+  | { upstream: Upstream; apiKeys?: undefined };
 
-async function authenticate(
-  keys: ApiKeyStore,
-  request: FastifyRequest,
-): Promise<{ token: string; principal: Principal }> {
-  const header = request.headers.authorization;
+function bearer(header: string | undefined): string {
   const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
   if (!token) throw new AppError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
-  const principal = await keys.findByHash(hashApiKey(token));
-  if (!principal) throw new AppError('unauthorized', 'invalid API key');
-  return { token, principal };
+  return token;
 }
 
 export const mcpPlugin = fp<McpPluginOptions>(
   async (app, options) => {
     const routes = app as unknown as AllotApp;
-    routes.get(
-      '/v1/whoami',
-      {
-        config: { auth: 'public' },
-        schema: {
-          tags: ['keys'],
-          summary: 'The key this request carries: its tenant and scopes',
-          response: { 200: z.object({ keyId: z.string(), tenant: z.string(), scopes: z.array(z.string()) }) },
-        },
-      },
-      async (request) => {
-        const { principal } = await authenticate(options.apiKeys, request);
-        return { keyId: principal.keyId, tenant: principal.tenant, scopes: [...principal.scopes] };
-      },
-    );
-
     routes.post(
       '/mcp',
       {
@@ -57,20 +36,33 @@ export const mcpPlugin = fp<McpPluginOptions>(
         },
       },
       async (request, reply) => {
-        const { token, principal } = await authenticate(options.apiKeys, request);
-        const call: ApiCall = async (method, path, body) => {
-          const res = await app.inject({
-            method,
-            url: path,
-            headers: {
-              authorization: `Bearer ${token}`,
-              ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-            },
-            ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-          });
-          return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null };
-        };
-        const server = createMcpServer(call, principal.scopes as Scope[]);
+        let call: ApiCall;
+        let scopes: Scope[];
+        if (options.upstream) {
+          call = httpApiCall(options.upstream, bearer(request.headers.authorization));
+          const who = await call('GET', '/v1/whoami');
+          if (who.status === 401) throw new AppError('unauthorized', 'invalid API key');
+          if (who.status !== 200) {
+            throw new AppError('unavailable', `the Allot API answered /v1/whoami with HTTP ${who.status}`);
+          }
+          scopes = (who.body as { scopes: Scope[] }).scopes;
+        } else {
+          const { token, principal } = await authenticate(options.apiKeys, request);
+          scopes = principal.scopes as Scope[];
+          call = async (method, path, body) => {
+            const res = await app.inject({
+              method,
+              url: path,
+              headers: {
+                authorization: `Bearer ${token}`,
+                ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+              },
+              ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+            });
+            return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null };
+          };
+        }
+        const server = createMcpServer(call, scopes);
         const transport = new StreamableHTTPServerTransport({});
         reply.hijack();
         reply.raw.on('close', () => {

@@ -5,24 +5,14 @@
  * stdout is the protocol.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { type ApiCall, createMcpServer, type Scope } from './tools.ts';
+import { createMcpServer, type Scope } from './tools.ts';
+import { httpApiCall } from './upstream.ts';
 
 export async function runStdio(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const base = (env.ALLOT_URL ?? 'http://localhost:8080').replace(/\/$/, '');
   const key = env.ALLOT_API_KEY;
   if (!key) throw new Error('ALLOT_API_KEY is required: the key the agent acts with');
-  const call: ApiCall = async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const call = httpApiCall({ gate: base }, key);
   const who = await call('GET', '/v1/whoami');
   if (who.status !== 200) throw new Error(`ALLOT_API_KEY was refused by ${base} (HTTP ${who.status})`);
   const server = createMcpServer(call, (who.body as { scopes: Scope[] }).scopes);

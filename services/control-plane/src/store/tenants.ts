@@ -10,9 +10,11 @@ const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 /** The control plane's configuration documents: the same tables as a data plane's, its own schema. */
 export const CONTROL_PLANE_CONFIG_SCHEMA = 'controlplane_config';
 
-export async function migrateControlPlane(sql: SqlStore): Promise<void> {
-  await migrateConfig(sql, CONTROL_PLANE_CONFIG_SCHEMA);
-  await migrate(sql, { schema: 'controlplane', dir: MIGRATIONS });
+export async function migrateControlPlane(sql: SqlStore): Promise<string[]> {
+  return [
+    ...(await migrateConfig(sql, CONTROL_PLANE_CONFIG_SCHEMA)),
+    ...(await migrate(sql, { schema: 'controlplane', dir: MIGRATIONS })),
+  ];
 }
 
 export interface Tenant {

@@ -15,6 +15,7 @@ import {
   loggerOptions,
   redactUrl,
   runMain,
+  serveProbes,
   stopOnSignal,
   urlVariable,
 } from '@allot/kit';
@@ -52,10 +53,21 @@ runMain('credits worker', async () => {
   });
   const alerts = new BudgetAlerts({ sql: store, bus, log });
   await alerts.start();
+  const probes = await serveProbes({
+    service: 'credits-worker',
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    readiness: [
+      { name: 'postgres', check: () => store.ping(), timeoutMs: 2000 },
+      { name: 'nats', check: () => bus.ping(), timeoutMs: 1000 },
+    ],
+  });
   const worker = new CreditsWorker({
     store,
     bus,
     log,
+    ...(probes ? { registry: probes.metrics } : {}),
     ackWaitMs: env.CREDITS_ACK_WAIT_MS,
     records: governanceRecordApplier({ log, onAlerts: () => alerts.wake() }),
   });
@@ -69,6 +81,7 @@ runMain('credits worker', async () => {
     graceMs: env.SHUTDOWN_GRACE_MS,
     log,
     stop: async () => {
+      await probes?.close();
       await worker.stop();
       await alerts.stop();
       await Promise.allSettled([bus.close(), store.close()]);

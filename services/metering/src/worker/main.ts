@@ -13,6 +13,7 @@ import {
   loggerOptions,
   redactUrl,
   runMain,
+  serveProbes,
   stopOnSignal,
   urlVariable,
 } from '@allot/kit';
@@ -70,6 +71,16 @@ runMain('metering worker', async () => {
   });
   const replica = new ConfigReplica({ store: new ConfigStore(store, bus), bus, log });
   await replica.start();
+  const probes = await serveProbes({
+    service: 'metering-worker',
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    readiness: [
+      { name: 'postgres', check: () => store.ping(), timeoutMs: 2000 },
+      { name: 'nats', check: () => bus.ping(), timeoutMs: 1000 },
+    ],
+  });
   const worker = new MeteringWorker({
     store,
     bus,
@@ -80,6 +91,7 @@ runMain('metering worker', async () => {
     latenessMs: env.METERING_LATENESS_MS,
     retentionMs: env.METERING_RETENTION_MS,
     ackWaitMs: env.METERING_ACK_WAIT_MS,
+    ...(probes ? { registry: probes.metrics } : {}),
     log,
   });
   await worker.start();
@@ -97,6 +109,7 @@ runMain('metering worker', async () => {
     graceMs: env.SHUTDOWN_GRACE_MS,
     log,
     stop: async () => {
+      await probes?.close();
       await worker.stop();
       await replica.stop();
       await Promise.allSettled([bus.close(), store.close()]);

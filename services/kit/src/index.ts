@@ -25,4 +25,4 @@ export { type CommitGroup, GroupCommit, type GroupCommitOptions } from './group-
 export type { ReadinessCheck } from './health.ts';
 export { loggerOptions, redactedPaths, redactUrl } from './logger.ts';
 export { LoopSignal } from './loop-signal.ts';
-export { runMain, type ServeOptions, serve, serveProbes, stopOnSignal } from './server.ts';
+export { probesApp, runMain, type ServeOptions, serve, stopOnSignal } from './server.ts';

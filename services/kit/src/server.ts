@@ -69,24 +69,22 @@ export function stopOnSignal(
 
 /**
  * Health, readiness and metrics for a process that serves no API (a stream worker), so an
- * orchestrator can probe it like any service. Only when `PORT` is set in the environment (the
- * images set it): several workers on one machine, as in tests, need no port each.
+ * orchestrator can probe it like any service: an app to hand its metrics registry to the
+ * worker, listening once the caller says so (after its signal handlers are in place). Only
+ * when `PORT` is set in the environment (the images set it): several workers on one machine,
+ * as in tests, need no port each.
  */
-export async function serveProbes(options: {
+export async function probesApp(options: {
   service: string;
-  host: string;
-  port: number;
   logLevel: string;
   readiness: readonly ReadinessCheck[];
   env?: NodeJS.ProcessEnv;
 }): Promise<AllotApp | undefined> {
   if (!(options.env ?? process.env).PORT) return undefined;
-  const app = await createApp({
+  return createApp({
     service: options.service,
     logLevel: options.logLevel,
     apiKeys: new StaticApiKeyStore([]),
     readiness: options.readiness,
   });
-  await app.listen({ host: options.host, port: options.port });
-  return app;
 }

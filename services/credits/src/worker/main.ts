@@ -13,9 +13,9 @@ import {
   baseEnv,
   loadConfig,
   loggerOptions,
+  probesApp,
   redactUrl,
   runMain,
-  serveProbes,
   stopOnSignal,
   urlVariable,
 } from '@allot/kit';
@@ -53,10 +53,8 @@ runMain('credits worker', async () => {
   });
   const alerts = new BudgetAlerts({ sql: store, bus, log });
   await alerts.start();
-  const probes = await serveProbes({
+  const probes = await probesApp({
     service: 'credits-worker',
-    host: env.HOST,
-    port: env.PORT,
     logLevel: env.LOG_LEVEL,
     readiness: [
       { name: 'postgres', check: () => store.ping(), timeoutMs: 2000 },
@@ -88,4 +86,6 @@ runMain('credits worker', async () => {
       return worker.stats;
     },
   });
+  // Probed ready only now: a SIGTERM from here on finishes the batch in hand.
+  await probes?.listen({ host: env.HOST, port: env.PORT });
 });

@@ -11,9 +11,9 @@ import {
   envBoolean,
   loadConfig,
   loggerOptions,
+  probesApp,
   redactUrl,
   runMain,
-  serveProbes,
   stopOnSignal,
   urlVariable,
 } from '@allot/kit';
@@ -71,10 +71,8 @@ runMain('metering worker', async () => {
   });
   const replica = new ConfigReplica({ store: new ConfigStore(store, bus), bus, log });
   await replica.start();
-  const probes = await serveProbes({
+  const probes = await probesApp({
     service: 'metering-worker',
-    host: env.HOST,
-    port: env.PORT,
     logLevel: env.LOG_LEVEL,
     readiness: [
       { name: 'postgres', check: () => store.ping(), timeoutMs: 2000 },
@@ -116,4 +114,6 @@ runMain('metering worker', async () => {
       return worker.stats;
     },
   });
+  // Probed ready only now: a SIGTERM from here on finishes the batch in hand.
+  await probes?.listen({ host: env.HOST, port: env.PORT });
 });

@@ -1,0 +1,17 @@
+{{/* What credits deploys; see allot-common.serviceChart. */}}
+{{- define "credits.spec" -}}
+secretKeys: [DATABASE_URL, REDIS_URL, NATS_URL, ALLOT_API_KEY]
+backends: [postgres, redis, nats]
+ingressFromRelease: true
+migrations: true
+env: {}
+processes:
+  - component: server
+    values: server
+    args: ["server.mjs"]
+    autoscaling: true
+  - component: worker
+    values: worker
+    args: ["worker.mjs"]
+    autoscaling: true
+{{- end -}}

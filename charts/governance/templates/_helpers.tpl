@@ -1,0 +1,13 @@
+{{/* What governance deploys; see allot-common.serviceChart. */}}
+{{- define "governance.spec" -}}
+secretKeys: [DATABASE_URL, REDIS_URL, NATS_URL, ALLOT_API_KEY]
+backends: [postgres, redis, nats]
+ingressFromRelease: true
+migrations: true
+env: {}
+processes:
+  - component: server
+    values: ""
+    args: ["server.mjs"]
+    autoscaling: true
+{{- end -}}

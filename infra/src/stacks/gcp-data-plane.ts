@@ -1,0 +1,104 @@
+import { GoogleProvider } from '@cdktf/provider-google/lib/provider/index.js';
+import { RandomProvider } from '@cdktf/provider-random/lib/provider/index.js';
+import { TerraformOutput, TerraformStack } from 'cdktf';
+import type { Construct } from 'constructs';
+import { type DataPlaneConfig, type GcpSettings, needsPostgres, needsRedis } from '../config.ts';
+import { GcpCluster } from '../gcp/cluster.ts';
+import { GcpNetwork } from '../gcp/network.ts';
+import { GcpPostgres } from '../gcp/postgres.ts';
+import { GcpRedis, MEMORYSTORE_TLS_PORT } from '../gcp/redis.ts';
+import { connectionSecret } from '../gcp/secret.ts';
+import { AllotRelease, allotNamespace, clusterProviders } from './allot-release.ts';
+import { dataPlaneValues } from './chart-values.ts';
+import { type DataPlane, dataPlaneCredentials, dataPlaneOutputs, dataPlaneSecret } from './data-plane.ts';
+import { stateBackend } from './state.ts';
+
+/**
+ * A tenant's data plane on GCP: VPC network with Cloud NAT (or an existing one), private GKE (or
+ * an existing cluster), Cloud SQL PostgreSQL and Memorystore Redis when the enabled components
+ * need them, the connection secret in Secret Manager and in Kubernetes, and the umbrella chart.
+ */
+export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
+  readonly config: DataPlaneConfig;
+  readonly clusterName: string;
+  readonly databaseHost: string | undefined;
+  readonly redisHost: string | undefined;
+  readonly secretId: string;
+  readonly release: AllotRelease;
+
+  constructor(scope: Construct, id: string, config: DataPlaneConfig & GcpSettings) {
+    super(scope, id);
+    this.config = config;
+    stateBackend(this, 'gcp', config, id);
+    const google = new GoogleProvider(this, 'google', { project: config.project, region: config.region });
+    // cdktf snake-cases the keys of a provider's maps; an override keeps the label keys as written.
+    google.addOverride('default_labels', {
+      'allot-deployment': config.name,
+      'allot-plane': 'data',
+      ...config.tags,
+    });
+    new RandomProvider(this, 'random');
+
+    const network = new GcpNetwork(this, 'network', {
+      name: config.name,
+      region: config.region,
+      network: config.network,
+    });
+    const cluster = new GcpCluster(this, 'cluster', {
+      name: config.name,
+      project: config.project,
+      region: config.region,
+      cluster: config.cluster,
+      network,
+      deletionProtection: config.deletionProtection,
+    });
+    const postgres = needsPostgres(config.components)
+      ? new GcpPostgres(this, 'postgres', {
+          name: config.name,
+          region: config.region,
+          database: config.database,
+          network,
+          deletionProtection: config.deletionProtection,
+        })
+      : undefined;
+    const redis = needsRedis(config.components)
+      ? new GcpRedis(this, 'redis', {
+          name: config.name,
+          region: config.region,
+          redis: config.redis,
+          network,
+        })
+      : undefined;
+
+    const credentials = dataPlaneCredentials(this, config);
+    const secret = dataPlaneSecret(credentials, {
+      databaseUrl: postgres?.url,
+      redisUrl: redis?.url,
+      // Memorystore's TLS certificate chains to a per-instance CA; a client must be given it to verify.
+      ...(redis ? { extra: { REDIS_TLS_CA: redis.caCertificate } } : {}),
+    });
+    this.secretId = connectionSecret(this, {
+      secretId: `${config.name}-data-plane`,
+      values: secret,
+    }).secretId;
+
+    const providers = clusterProviders(this, cluster.access);
+    this.release = new AllotRelease(this, 'allot', {
+      config,
+      providers,
+      namespace: allotNamespace(this, config, providers.kubernetes),
+      secret,
+      values: dataPlaneValues(config, { redisPort: MEMORYSTORE_TLS_PORT }),
+      dependsOn: [
+        ...cluster.ready,
+        ...(postgres ? [postgres.instance] : []),
+        ...(redis ? [redis.instance] : []),
+      ],
+    });
+    this.clusterName = cluster.name;
+    this.databaseHost = postgres?.instance.privateIpAddress;
+    this.redisHost = redis?.instance.host;
+    dataPlaneOutputs(this, this, credentials);
+    new TerraformOutput(this, 'secret_id', { value: this.secretId });
+  }
+}

@@ -5,13 +5,53 @@
  * runs, atomic samples of the hot state check that no hard limit and no pool is ever passed;
  * at the end, the ledger holds exactly what the agents were told was settled, and the team's
  * usage in PostgreSQL is what the hot state counted.
+ *
+ * On three topologies: one gate on PostgreSQL, Redis and NATS; the embedded stores; and two
+ * gates (each with its own Redis client, credits engine and configuration replica) on a
+ * 3-node Redis Cluster and a 3-node NATS JetStream cluster with R3 streams, the agents'
+ * requests spread over both, a reservation often settled by the other gate than its own.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type HotScript, hotKey } from '@allot/kit/hot';
+import { type HotScript, hotKey, RedisHotState } from '@allot/kit/hot';
 import { until } from '@allot/kit/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StreamLedgerView } from '../services/credits/src/store/ledger-view.ts';
-import { type Backend, type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
+import type { GateService } from '../services/gate/src/service.ts';
+import { type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
+import { sharedClusters, stopSharedClusters } from './support/clusters.ts';
+
+type Topology = 'real' | 'embedded' | 'cluster';
+
+afterAll(stopSharedClusters);
+
+interface Opened {
+  rig: GateRig;
+  /** The gates the agents' requests go to, in turn. */
+  gates: GateService[];
+  close(): Promise<void>;
+}
+
+async function openTopology(topology: Topology): Promise<Opened> {
+  if (topology !== 'cluster') {
+    const rig = await openGateRig(topology);
+    return { rig, gates: [rig.gate], close: () => rig.close() };
+  }
+  const { redis, nats } = await sharedClusters();
+  const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
+  const [first, second] = await Promise.all(
+    [0, 1].map(() => RedisHotState.open({ url: redis.url, cluster: true, prefix })),
+  );
+  const rig = await openGateRig('real', { hot: first!, natsUrl: nats.url, natsReplicas: 3 });
+  const other = await rig.another({ hot: second! });
+  return {
+    rig,
+    gates: [rig.gate, other],
+    async close() {
+      await rig.close();
+      await Promise.all([first!.close(), second!.close()]);
+    },
+  };
+}
 
 const AGENTS = 200;
 const ROUNDS = 9;
@@ -35,15 +75,23 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backend) => {
+describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on %s', (backend) => {
+  let opened: Opened;
   let rig: GateRig;
-  afterEach(() => rig.close());
+  let gates: GateService[];
+  afterEach(() => opened.close());
 
   it.each([
     { binding: 'the team budget', team: '250', pool: 800_000_000n },
     { binding: 'the pool', team: '800', pool: 250_000_000n },
   ])('never pass a hard limit or the pool when $binding binds first', async ({ team, pool }) => {
-    rig = await openGateRig(backend);
+    opened = await openTopology(backend);
+    ({ rig, gates } = opened);
+    // Every gate has seen the configuration before the agents start.
+    const waitAll = async () => {
+      const version = (await rig.gate.config.versions()).get(rig.tenant) ?? 0;
+      await Promise.all(gates.map((g) => g.replica.waitFor(rig.tenant, version)));
+    };
     await rig.put('feature', 'llm', { name: 'LLM', type: 'metered' });
     await rig.put('plan', 'p', {
       name: 'P',
@@ -60,6 +108,7 @@ describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backe
     await budget('per-agent', { scope: { agent: '*' }, period: 'day', limit: '3', kind: 'budget' });
     await budget('in-flight', { scope: { agent: '*' }, period: 'never', limit: '2', kind: 'concurrency' });
     await rig.grant('acme', pool);
+    await waitAll();
 
     const teamLimit = BigInt(team) * ONE;
     const violations: string[] = [];
@@ -100,9 +149,11 @@ describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backe
     let allowed = 0;
     let denied = 0;
     const reasons = new Map<string, number>();
-    const random = mulberry32(backend === 'real' ? 7 : 11);
+    const random = mulberry32(backend === 'real' ? 7 : backend === 'embedded' ? 11 : 13);
+    let turn = 0;
+    const next = () => gates[turn++ % gates.length]!.engine;
     const one = async (agent: number) => {
-      const d = await rig.gate.engine.decide(rig.tenant, {
+      const d = await next().decide(rig.tenant, {
         customerId: 'acme',
         feature: 'llm',
         units: String(50 + Math.floor(random() * 650)),
@@ -117,11 +168,11 @@ describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backe
       allowed++;
       await sleep(Math.floor(random() * 15));
       if (random() < 0.2) {
-        await rig.gate.engine.release(rig.tenant, d.reservationId!);
+        await next().release(rig.tenant, d.reservationId!);
         return;
       }
       const actual = Math.floor(random() * 1000);
-      const s = await rig.gate.engine.settle(rig.tenant, d.reservationId!, { units: String(actual) });
+      const s = await next().settle(rig.tenant, d.reservationId!, { units: String(actual) });
       told += BigInt(Math.round(Number(s.settled) * 1_000_000));
     };
     let running = true;
@@ -166,7 +217,7 @@ describe.each<Backend>(['real', 'embedded'])('200 parallel agents on %s', (backe
     });
     expect(teamUsed).toBeLessThanOrEqual(teamLimit);
     console.info(
-      `${backend}: ${allowed} allowed, ${denied} denied ${JSON.stringify(Object.fromEntries(reasons))}, settled ${told} micro, team used ${teamUsed}, ${samples} samples`,
+      `${backend} (${gates.length} gate${gates.length > 1 ? 's' : ''}): ${allowed} allowed, ${denied} denied ${JSON.stringify(Object.fromEntries(reasons))}, settled ${told} micro, team used ${teamUsed}, ${samples} samples`,
     );
   });
 });

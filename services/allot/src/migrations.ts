@@ -8,6 +8,7 @@ import { migrateControlPlane, migrateUplink } from '@allot/control-plane';
 import { creditsMigrations } from '@allot/credits';
 import { migrateGovernance } from '@allot/governance';
 import { migrateConfig } from '@allot/kit/config-store';
+import { migrateHot } from '@allot/kit/hot';
 import { migrate, type SqlStore } from '@allot/kit/sql';
 import { migrateWebhooks } from '@allot/kit/webhooks';
 import { migrateMetering } from '@allot/metering';
@@ -20,6 +21,7 @@ export async function migratePlane(sql: SqlStore, plane: Plane): Promise<string[
   if (plane === 'control-plane') return migrateControlPlane(sql);
   return [
     ...(await migrateConfig(sql)),
+    ...(await migrateHot(sql)),
     ...(await migrate(sql, { schema: 'credits', dir: creditsMigrations })),
     ...(await migrateGovernance(sql)),
     ...(await migrateWebhooks(sql)),

@@ -52,6 +52,8 @@ export interface EngineOptions {
   hot: HotState;
   publisher: CreditEventPublisher;
   ledger: LedgerView;
+  /** Tells whether a customer being loaded was loaded before (kit's HotLoadFence). */
+  fence?: { loadedBefore(tenant: string, customerId: string): Promise<boolean> };
   log?: { warn(obj: object, msg: string): void };
   /** Most reserves, settles and releases of one pool in one script call. Default 128. */
   maxGroup?: number;
@@ -101,6 +103,7 @@ export class CreditsEngine {
   readonly #hot: HotState;
   readonly #publisher: CreditEventPublisher;
   readonly #ledger: LedgerView;
+  readonly #fence: EngineOptions['fence'];
   readonly #rebuilding = new Map<string, Promise<void>>();
   /**
    * Reserves, settles and releases of one pool that arrive in one turn of the event loop, or
@@ -113,6 +116,7 @@ export class CreditsEngine {
     this.#hot = options.hot;
     this.#publisher = options.publisher;
     this.#ledger = options.ledger;
+    this.#fence = options.fence;
     this.#holds = new GroupCommit((_, ops) => this.#runHolds(ops), {
       maxGroup: options.maxGroup ?? 128,
     });
@@ -315,9 +319,11 @@ export class CreditsEngine {
   }
 
   /**
-   * Loads one customer's hot state from PostgreSQL. When Redis lost its data recently, it
-   * first waits out the publish bound, so every event published before the loss is in the
-   * stream, then waits for the worker to apply the stream.
+   * Loads one customer's hot state from PostgreSQL. When Redis lost the customer's keys (all of
+   * Redis flushed recently, or the customer loaded before and now missing: one shard of a
+   * Redis Cluster may lose its keys while the rest keep theirs), it first waits out the publish
+   * bound, so every event published before the loss is in the stream, then waits for the
+   * worker to apply the stream.
    */
   rebuild(tenant: string, customerId: string): Promise<void> {
     const key = `${tenant}\u0000${customerId}`;
@@ -332,10 +338,15 @@ export class CreditsEngine {
   async #load(tenant: string, customerId: string): Promise<void> {
     const now = Date.now();
     const epoch = await this.#hot.call('GET', EPOCH_KEY);
-    const since = epoch === null ? now : Number(epoch);
-    if (epoch === null) await this.#hot.call('SET', EPOCH_KEY, String(now), 'NX');
-    const grace = this.#publisher.publishBoundMs + 500 - (now - since);
-    if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
+    // '0': an embedded hot state, born with this process; nothing can be in flight to it.
+    if (epoch !== '0') {
+      const since = epoch === null ? now : Number(epoch);
+      if (epoch === null) await this.#hot.call('SET', EPOCH_KEY, String(now), 'NX');
+      const bound = this.#publisher.publishBoundMs + 500;
+      const lost = (await this.#fence?.loadedBefore(tenant, customerId)) ?? false;
+      const grace = lost ? bound : bound - (now - since);
+      if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
+    }
     await this.#ledger.caughtUp();
     const snapshot = await this.#ledger.snapshot(tenant, customerId);
     const c = customerKeys(tenant, customerId);

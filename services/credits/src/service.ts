@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '@allot/kit/bus';
-import type { HotState } from '@allot/kit/hot';
+import { HotLoadFence, type HotState } from '@allot/kit/hot';
 import { migrate, type SqlStore } from '@allot/kit/sql';
 import {
   startWebhookDispatcher,
@@ -63,6 +63,7 @@ export async function startCredits(options: CreditsServiceOptions): Promise<Cred
   const engine = new CreditsEngine({
     hot: options.hot,
     publisher,
+    fence: new HotLoadFence(options.sql, 'credits'),
     ledger: new StreamLedgerView(options.sql, options.bus),
   });
   const background = options.background ?? true;

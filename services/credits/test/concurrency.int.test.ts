@@ -5,9 +5,12 @@
  * overdrawn; at the end, what the clients were told was settled must equal, to the micro-unit,
  * both the grants' debits in Redis and the debit slices in the events the stream stored.
  * Sizes and choices come from a seeded PRNG (CONCURRENCY_SEED); the interleaving is real.
+ * On `cluster` (a Redis Cluster and a NATS cluster), the calls alternate between two engines,
+ * each with its own Redis client, as two gate processes would.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { stopSharedClusters } from '../../../test/support/clusters.ts';
 import type { SettleResult } from '../src/engine.ts';
 import type { PoolRef } from '../src/store/keys.ts';
 import {
@@ -43,7 +46,9 @@ const actions: [Action, number][] = [
   ['duplicate-settle', 10],
 ];
 
-describe.each<BackendKind>(['redis', 'embedded'])(
+afterAll(stopSharedClusters);
+
+describe.each<BackendKind>(['redis', 'embedded', 'cluster'])(
   '1,000 concurrent reservations on one pool (%s)',
   (kind) => {
     let hp: HotPath | undefined;
@@ -54,7 +59,10 @@ describe.each<BackendKind>(['redis', 'embedded'])(
 
     it('never overdraws the pool, and the settled events sum to what clients were told', async () => {
       hp = await openHotPath(kind, { realTime: true });
-      const { engine } = hp;
+      const { engine, engines } = hp;
+      // A client reserves on one gate and settles on the other, when there are two.
+      const reserver = (i: number) => engines[i % engines.length]!;
+      const settler = (i: number) => engines[(i + 1) % engines.length]!;
       const random = mulberry32(SEED);
       const between = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
       const pick = (): Action => {
@@ -103,7 +111,7 @@ describe.each<BackendKind>(['redis', 'embedded'])(
       }));
 
       const client = async (plan: (typeof plans)[number]) => {
-        let hold = await engine.reserve({
+        let hold = await reserver(plan.i).reserve({
           ...pool,
           amount: plan.amount,
           ttlMs: TTL_MS,
@@ -114,7 +122,7 @@ describe.each<BackendKind>(['redis', 'embedded'])(
           insufficient++;
           // Try once more after others have finished with theirs.
           await sleep(plan.retryDelayMs);
-          hold = await engine.reserve({
+          hold = await reserver(plan.i).reserve({
             ...pool,
             amount: plan.amount,
             ttlMs: TTL_MS,
@@ -130,27 +138,27 @@ describe.each<BackendKind>(['redis', 'embedded'])(
         await sleep(plan.delayMs);
         switch (plan.action) {
           case 'partial':
-            tell(await engine.settle({ ...ref, amount: partial }));
+            tell(await settler(plan.i).settle({ ...ref, amount: partial }));
             break;
           case 'exact':
-            tell(await engine.settle({ ...ref, amount: held }));
+            tell(await settler(plan.i).settle({ ...ref, amount: held }));
             break;
           case 'over':
-            tell(await engine.settle({ ...ref, amount: held + partial + 1n }));
+            tell(await settler(plan.i).settle({ ...ref, amount: held + partial + 1n }));
             break;
           case 'release':
-            expect(await engine.release(ref)).toMatchObject({ released: held });
+            expect(await settler(plan.i).release(ref)).toMatchObject({ released: held });
             break;
           case 'expire':
             return;
           case 'expire-late-settle':
             await sleep(Math.max(0, hold.expiresAt - Date.now()) + 50);
-            tell(await engine.settle({ ...ref, amount: partial }));
+            tell(await settler(plan.i).settle({ ...ref, amount: partial }));
             break;
           case 'duplicate-settle': {
             const [a, b] = await Promise.all([
-              engine.settle({ ...ref, amount: partial }),
-              engine.settle({ ...ref, amount: partial }),
+              settler(plan.i).settle({ ...ref, amount: partial }),
+              settler(plan.i).settle({ ...ref, amount: partial }),
             ]);
             expect(b).toEqual(a);
             tell(a);

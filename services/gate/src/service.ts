@@ -2,7 +2,7 @@ import { type CreditsService, StreamLedgerView } from '@allot/credits';
 import { GovernanceHotState, migrateGovernance, WindowClock } from '@allot/governance';
 import type { Bus } from '@allot/kit/bus';
 import { ConfigReplica, ConfigStore, migrateConfig } from '@allot/kit/config-store';
-import type { HotState } from '@allot/kit/hot';
+import { HotLoadFence, type HotState } from '@allot/kit/hot';
 import type { SqlStore } from '@allot/kit/sql';
 import { Catalog } from './catalog.ts';
 import { GateEngine } from './engine.ts';
@@ -56,6 +56,7 @@ export async function startGate(options: GateServiceOptions): Promise<GateServic
     sql: options.sql,
     caughtUp: () => ledger.caughtUp(),
     publishBoundMs: options.credits.publisher.publishBoundMs,
+    fence: new HotLoadFence(options.sql, 'governance'),
     windows,
     decisionKey: GateEngine.decisionKey,
     ...(options.clock ? { clock: options.clock } : {}),

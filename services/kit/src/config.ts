@@ -53,7 +53,13 @@ export const baseEnv = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   DATABASE_URL: urlVariable(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   REDIS_URL: urlVariable(['redis:', 'rediss:'], 'Redis').optional(),
+  /** REDIS_URL is a node (or the configuration endpoint) of a Redis Cluster. */
+  REDIS_CLUSTER: envBoolean.default(false),
+  /** PEM of the CA behind a rediss:// server's certificate (Memorystore's per-instance CA). */
+  REDIS_TLS_CA: z.string().optional(),
   NATS_URL: urlVariable(['nats:', 'tls:', 'ws:', 'wss:'], 'NATS').optional(),
+  /** Replicas of every stream and bucket: 3 on a JetStream cluster. */
+  NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ALLOT_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 export type BaseEnv = z.output<typeof baseEnv>;

@@ -22,7 +22,10 @@ export interface Stores {
 export interface StoresEnv {
   DATABASE_URL?: string | undefined;
   REDIS_URL?: string | undefined;
+  REDIS_CLUSTER?: boolean | undefined;
+  REDIS_TLS_CA?: string | undefined;
   NATS_URL?: string | undefined;
+  NATS_REPLICAS?: number | undefined;
 }
 
 /** `dataDir` holds the embedded PostgreSQL; `name` names the NATS connection. */
@@ -33,9 +36,24 @@ export async function openStores(
   const sql = await openSqlStore(
     env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: join(options.dataDir, 'pg') },
   );
-  const hot = await openHotState(env.REDIS_URL ? { url: env.REDIS_URL, requireConnection: false } : {});
+  const hot = await openHotState(
+    env.REDIS_URL
+      ? {
+          url: env.REDIS_URL,
+          requireConnection: false,
+          ...(env.REDIS_CLUSTER ? { cluster: true } : {}),
+          ...(env.REDIS_TLS_CA ? { tlsCa: env.REDIS_TLS_CA } : {}),
+        }
+      : {},
+  );
   const bus = await openBus(
-    env.NATS_URL ? { url: env.NATS_URL, name: options.name } : { name: options.name },
+    env.NATS_URL
+      ? {
+          url: env.NATS_URL,
+          name: options.name,
+          ...(env.NATS_REPLICAS ? { replicas: env.NATS_REPLICAS } : {}),
+        }
+      : { name: options.name },
   );
   return {
     sql,

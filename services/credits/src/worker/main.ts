@@ -49,6 +49,7 @@ runMain('credits worker', async () => {
   const bus = await openBus({
     url: env.NATS_URL,
     name: 'credits-worker',
+    replicas: env.NATS_REPLICAS,
     ...(env.NATS_PREFIX === undefined ? {} : { prefix: env.NATS_PREFIX }),
   });
   const alerts = new BudgetAlerts({ sql: store, bus, log });

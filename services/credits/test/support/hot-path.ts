@@ -4,6 +4,8 @@
  * that records what the stream acknowledged and fails on demand, a stub `LedgerView`, and an
  * atomic read of one pool's hot state.
  */
+
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   Bus,
@@ -15,8 +17,9 @@ import type {
   StreamConfig,
   StreamStatus,
 } from '@allot/kit/bus';
-import { EmbeddedHotState, type HotScript, type HotState } from '@allot/kit/hot';
+import { EmbeddedHotState, type HotScript, type HotState, RedisHotState } from '@allot/kit/hot';
 import { freshEmbeddedBus, freshNatsBus, freshRedisHotState } from '@allot/kit/testing';
+import { sharedClusters } from '../../../../test/support/clusters.ts';
 import { type BurnFields, hotGrantMeta } from '../../src/domain/burn-order.ts';
 import { type CreditEvent, creditEventBatch } from '../../src/domain/events.ts';
 import { CreditsEngine, type CustomerSnapshot, type LedgerView } from '../../src/engine.ts';
@@ -127,7 +130,8 @@ export class StubLedger implements LedgerView {
   }
 }
 
-export type BackendKind = 'embedded' | 'redis';
+/** `cluster`: a 3-node Redis Cluster and a 3-node NATS JetStream cluster (R3), two engines. */
+export type BackendKind = 'embedded' | 'redis' | 'cluster';
 
 export interface HotPath {
   kind: BackendKind;
@@ -136,6 +140,11 @@ export interface HotPath {
   publisher: CreditEventPublisher;
   ledger: StubLedger;
   engine: CreditsEngine;
+  /**
+   * The engines of every gate process: `engine` alone, or on `cluster` a second one with its
+   * own Redis Cluster client, for tests that spread their calls over both.
+   */
+  engines: CreditsEngine[];
   /** The hot state's clock (Redis: this machine's, which is the server's). */
   now(): number;
   /** Moves the embedded clock; on Redis, waits. */
@@ -158,10 +167,21 @@ export interface HotPathOptions {
 /** The engine over the embedded hot state (injected clock) and bus, or over Redis and NATS. */
 export async function openHotPath(kind: BackendKind, options: HotPathOptions = {}): Promise<HotPath> {
   let clock = Date.UTC(2030, 0, 1);
+  const clusters = kind === 'cluster' ? await sharedClusters() : undefined;
+  const clusterPrefix = `c${randomBytes(4).toString('hex')}:`;
+  const clusterHot = () =>
+    RedisHotState.open({ url: clusters!.redis.url, cluster: true, prefix: clusterPrefix });
   const redis = kind === 'redis' ? await freshRedisHotState() : undefined;
-  const realTime = redis !== undefined || options.realTime === true;
-  const hot: HotState = redis ?? (await EmbeddedHotState.open(realTime ? {} : { clock: () => clock }));
-  const fixture = kind === 'redis' ? await freshNatsBus() : await freshEmbeddedBus();
+  const realTime = kind !== 'embedded' || options.realTime === true;
+  const hot: HotState =
+    redis ??
+    (clusters ? await clusterHot() : await EmbeddedHotState.open(realTime ? {} : { clock: () => clock }));
+  const fixture =
+    kind === 'redis'
+      ? await freshNatsBus()
+      : clusters
+        ? await freshNatsBus(clusters.nats.url, { replicas: 3 })
+        : await freshEmbeddedBus();
   const bus = new RecordingBus(fixture.bus);
   // No background republish unless a test asks for it: a retry on a timer would take the faults
   // a test queued for its next call, and add copies a test counts.
@@ -170,6 +190,8 @@ export async function openHotPath(kind: BackendKind, options: HotPathOptions = {
   if (!options.freshEpoch) await hot.call('SET', EPOCH_KEY, '0');
   const ledger = new StubLedger();
   const engine = new CreditsEngine({ hot, publisher, ledger });
+  const otherHot = clusters ? await clusterHot() : undefined;
+  const engines = otherHot ? [engine, new CreditsEngine({ hot: otherHot, publisher, ledger })] : [engine];
   return {
     kind,
     hot,
@@ -177,6 +199,7 @@ export async function openHotPath(kind: BackendKind, options: HotPathOptions = {
     publisher,
     ledger,
     engine,
+    engines,
     now: () => (realTime ? Date.now() : clock),
     async advance(ms) {
       if (realTime) await sleep(ms);
@@ -186,6 +209,7 @@ export async function openHotPath(kind: BackendKind, options: HotPathOptions = {
       await fixture.cleanup();
       if (redis) await redis.cleanup();
       else await hot.close();
+      await otherHot?.close();
     },
   };
 }

@@ -37,8 +37,11 @@ export interface GateRig {
     amount: bigint,
     options?: { creditType?: string; resourceId?: string },
   ): Promise<void>;
-  /** Another gate process on the same stores: its own configuration replica and engine. */
-  another(options?: { failOpen?: boolean }): Promise<GateService>;
+  /**
+   * Another gate process on the same stores: its own configuration replica and engine, and
+   * with `hot` its own hot-state client and credits engine too.
+   */
+  another(options?: { failOpen?: boolean; hot?: HotState }): Promise<GateService>;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,10 @@ export interface GateRigOptions {
   clock?: () => number;
   /** Real backends: this hot state instead of a fresh prefix on the shared Redis. */
   hot?: HotState;
+  /** Real backends: this NATS (a JetStream cluster's servers) instead of the shared one. */
+  natsUrl?: string;
+  /** Replicas of streams and buckets (3 on a JetStream cluster). */
+  natsReplicas?: number;
 }
 
 export async function openGateRig(backend: Backend, options: GateRigOptions = {}): Promise<GateRig> {
@@ -57,7 +64,10 @@ export async function openGateRig(backend: Backend, options: GateRigOptions = {}
   let bus: Bus;
   if (backend === 'real') {
     const db = await freshPgDatabase();
-    const nats = await freshNatsBus();
+    const nats = await freshNatsBus(
+      options.natsUrl,
+      options.natsReplicas ? { replicas: options.natsReplicas } : {},
+    );
     sql = db.store;
     bus = nats.bus;
     cleanups.push(
@@ -139,9 +149,22 @@ export async function openGateRig(backend: Backend, options: GateRigOptions = {}
         meta: hotGrantMeta(grant),
       });
     },
-    async another(more = {}) {
-      const other = await startGate({ sql, hot, bus, credits, configPollMs: 1000, ...more });
-      cleanups.unshift(() => other.close());
+    async another({ hot: ownHot, ...more } = {}) {
+      const ownCredits = ownHot
+        ? await startCredits({ sql, hot: ownHot, bus, alerts: false, background: false })
+        : credits;
+      const other = await startGate({
+        sql,
+        hot: ownHot ?? hot,
+        bus,
+        credits: ownCredits,
+        configPollMs: 1000,
+        ...more,
+      });
+      cleanups.unshift(async () => {
+        await other.close();
+        if (ownCredits !== credits) await ownCredits.close();
+      });
       return other;
     },
     async close() {

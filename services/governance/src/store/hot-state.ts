@@ -53,6 +53,8 @@ export interface GovernanceHotStateOptions {
   caughtUp(): Promise<void>;
   /** How long a publish may take before it has certainly ended (the publisher's bound). */
   publishBoundMs: number;
+  /** Tells whether a customer being loaded was loaded before (kit's HotLoadFence). */
+  fence?: { loadedBefore(tenant: string, customerId: string): Promise<boolean> };
   windows: WindowClock;
   decisionKey: DecisionKeyOf;
   clock?: () => number;
@@ -89,10 +91,16 @@ export class GovernanceHotState {
     const { hot, sql, windows } = this.#options;
     const now = (this.#options.clock ?? Date.now)();
     const epoch = await hot.call('GET', EPOCH_KEY);
-    const since = epoch === null ? now : Number(epoch);
-    if (epoch === null) await hot.call('SET', EPOCH_KEY, String(now), 'NX');
-    const grace = this.#options.publishBoundMs + 500 - (now - since);
-    if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
+    // As the credits engine's load: '0' is an embedded hot state, and a customer loaded before
+    // but missing now was lost (perhaps with one Redis Cluster shard only).
+    if (epoch !== '0') {
+      const since = epoch === null ? now : Number(epoch);
+      if (epoch === null) await hot.call('SET', EPOCH_KEY, String(now), 'NX');
+      const bound = this.#options.publishBoundMs + 500;
+      const lost = (await this.#options.fence?.loadedBefore(tenant, customerId)) ?? false;
+      const grace = lost ? bound : bound - (now - since);
+      if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
+    }
     await this.#options.caughtUp();
 
     const longestRolling = 366 * 24 * 3600_000;

@@ -30,6 +30,8 @@ export interface OpenBusOptions {
   prefix?: string;
   /** Connection name (NATS only). */
   name?: string;
+  /** Replicas of streams and buckets on a JetStream cluster (NATS only; see NatsBusOptions). */
+  replicas?: number;
 }
 
 export async function openBus(opts: OpenBusOptions = {}): Promise<Bus> {
@@ -39,6 +41,7 @@ export async function openBus(opts: OpenBusOptions = {}): Promise<Bus> {
       url: opts.url,
       ...prefix,
       ...(opts.name === undefined ? {} : { name: opts.name }),
+      ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
     });
   }
   return new EmbeddedBus(prefix);

@@ -77,6 +77,12 @@ export interface NatsBusOptions {
    * tenant on the control plane's hub); streams and consumers then fail when used. Default true.
    */
   jetstream?: boolean;
+  /**
+   * Replicas of every stream and KV bucket whose configuration does not say: 3 on a JetStream
+   * cluster, so an acknowledged message is on a quorum of servers and survives losing one.
+   * Default 1 (a single server).
+   */
+  replicas?: number;
 }
 
 /** Validates a NATS URL list before any connection attempt; the message never shows a password. */
@@ -118,9 +124,11 @@ export class NatsBus implements Bus {
   readonly #js: JetStreamClient;
   readonly #kvm: Kvm;
   readonly #ns: Namespace;
+  readonly #replicas: number;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, ns: Namespace) {
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, ns: Namespace, replicas: number) {
     this.#nc = nc;
+    this.#replicas = replicas;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.#kvm = new Kvm(this.#js);
@@ -141,7 +149,8 @@ export class NatsBus implements Bus {
       reconnectJitter: RECONNECT_JITTER_MS,
     });
     try {
-      return new NatsBus(nc, await jetstreamManager(nc, { checkAPI: opts.jetstream ?? true }), ns);
+      const jsm = await jetstreamManager(nc, { checkAPI: opts.jetstream ?? true });
+      return new NatsBus(nc, jsm, ns, opts.replicas ?? 1);
     } catch (err) {
       await nc.close();
       throw err;
@@ -161,7 +170,7 @@ export class NatsBus implements Bus {
       max_age: nanos(config.maxAgeMs ?? 0),
       // 0 lets the server pick its default (2 min, or max age if shorter), as the embedded bus does.
       duplicate_window: nanos(config.duplicateWindowMs ?? 0),
-      num_replicas: config.replicas ?? 1,
+      num_replicas: config.replicas ?? this.#replicas,
     };
     let info: StreamInfo | undefined;
     try {
@@ -277,6 +286,7 @@ export class NatsBus implements Bus {
     const kv = await this.#kvm.create(this.#ns.name(bucket), {
       history: opts.history ?? 1,
       ttl: opts.ttlMs ?? 0,
+      replicas: this.#replicas,
     });
     return new NatsKvBucket(kv);
   }

@@ -4,6 +4,7 @@ import type { HotState } from './port.ts';
 import { RedisHotState } from './redis.ts';
 
 export { EmbeddedHotState, type EmbeddedHotStateOptions } from './embedded.ts';
+export { HotLoadFence, hotMigrations, migrateHot } from './load-fence.ts';
 export { type HotArg, type HotReply, HotReplyError, type HotScript, type HotState, hotKey } from './port.ts';
 export { parseRedisUrl, RedisHotState, type RedisHotStateOptions } from './redis.ts';
 
@@ -13,6 +14,10 @@ export interface OpenHotStateOptions {
   readonly prefix?: string;
   /** See `RedisHotStateOptions.requireConnection`. */
   readonly requireConnection?: boolean;
+  /** See `RedisHotStateOptions.cluster`. */
+  readonly cluster?: boolean;
+  /** See `RedisHotStateOptions.tlsCa`. */
+  readonly tlsCa?: string;
 }
 
 /** Redis when `url` is set (connects before resolving unless `requireConnection` is false), the in-process adapter otherwise. */
@@ -21,7 +26,13 @@ export async function openHotState(options: OpenHotStateOptions = {}): Promise<H
   if (options.url !== undefined && options.url !== '') {
     const require =
       options.requireConnection === undefined ? {} : { requireConnection: options.requireConnection };
-    return RedisHotState.open({ url: options.url, ...prefix, ...require });
+    return RedisHotState.open({
+      url: options.url,
+      ...prefix,
+      ...require,
+      ...(options.cluster ? { cluster: true } : {}),
+      ...(options.tlsCa ? { tlsCa: options.tlsCa } : {}),
+    });
   }
   return EmbeddedHotState.open(prefix);
 }

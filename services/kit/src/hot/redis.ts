@@ -15,8 +15,13 @@
  *   have run; the caller's idempotency key resolves that), and every call rejects after
  *   `commandTimeoutMs` however the server misbehaves. The client keeps reconnecting with capped
  *   backoff, so calls succeed again as soon as Redis is back.
+ * - Redis Cluster with `cluster: true`: the URL is any node (or the configuration endpoint of
+ *   ElastiCache or Memorystore), the client learns the slots from it and follows MOVED and ASK.
+ *   Every script's keys share one hash tag (asserted before sending), so a script runs on one
+ *   node. A cluster that cannot serve a slot (CLUSTERDOWN, TRYAGAIN, a primary lost) counts as
+ *   unreachable, never as a script's own error.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type HotArg, type HotReply, HotReplyError, type HotScript, type HotState } from './port.ts';
 import { hotArgToString, normaliseReply } from './reply.ts';
 import { assertOneHashTag, ScriptCatalog } from './script.ts';
@@ -36,7 +41,14 @@ export interface RedisHotStateOptions {
    * the process can start, report not ready, and apply its fail-open or fail-closed policy.
    */
   readonly requireConnection?: boolean;
+  /** Redis Cluster: `url` is a seed node (any node, or the configuration endpoint). */
+  readonly cluster?: boolean;
+  /** PEM of the CA that signed the server's certificate (rediss://), e.g. Memorystore's own CA. */
+  readonly tlsCa?: string;
 }
+
+type RedisClient = Redis | Cluster;
+type ClusterClientOptions = NonNullable<ConstructorParameters<typeof Cluster>[1]>;
 
 /** Commands that ignore the key prefix and would reach every tenant's keys. */
 const KEYSPACE_WIDE = new Set(['flushall', 'flushdb', 'keys', 'scan', 'dbsize', 'randomkey', 'swapdb']);
@@ -46,14 +58,16 @@ export class RedisHotState implements HotState {
   private readonly scripts = new ScriptCatalog();
 
   private constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     /** Prepended to every key this adapter touches. */
     readonly prefix: string,
   ) {}
 
   /** Connects (bounded by `connectTimeoutMs`) and returns a ready adapter, or throws (see `requireConnection`). */
   static async open(options: RedisHotStateOptions): Promise<RedisHotState> {
-    const client = new Redis(options.url, redisClientOptions(options));
+    const client = options.cluster
+      ? new Cluster([seedNode(options.url)], clusterClientOptions(options))
+      : new Redis(options.url, redisClientOptions(options));
     // Errors surface through the calls; without a listener ioredis would log every reconnect attempt.
     client.on('error', () => {});
     if (options.requireConnection === false) {
@@ -107,7 +121,7 @@ export class RedisHotState implements HotState {
   }
 
   /** The underlying client, for fixtures and tooling (SCAN by prefix, SCRIPT FLUSH). */
-  get redis(): Redis {
+  get redis(): RedisClient {
     return this.client;
   }
 }
@@ -117,11 +131,54 @@ async function reply(pending: Promise<unknown>): Promise<HotReply> {
   try {
     raw = await pending;
   } catch (error) {
-    // A ReplyError is Redis answering; anything else (timeouts, connection loss) passes through.
-    if (error instanceof Error && error.name === 'ReplyError') throw new HotReplyError(error.message);
+    // A ReplyError is Redis answering; anything else (timeouts, connection loss) passes through,
+    // and so does a cluster that cannot serve the slot right now: that is Redis unreachable.
+    if (error instanceof Error && error.name === 'ReplyError' && !UNAVAILABLE.test(error.message)) {
+      throw new HotReplyError(error.message);
+    }
     throw error;
   }
   return normaliseReply(raw);
+}
+
+/** Replies that mean "not now" from a cluster in failover or a node still loading. */
+const UNAVAILABLE = /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|MOVED|ASK)\b/;
+
+function seedNode(url: string): { host: string; port: number } {
+  const parsed = parseRedisUrl(url);
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 6379) };
+}
+
+/** The same fail-fast policy for a cluster: node connections as a single client's, slots refreshed on change. */
+export function clusterClientOptions(options: RedisHotStateOptions): ClusterClientOptions {
+  const url = parseRedisUrl(options.url);
+  const single = redisClientOptions(options);
+  const prefix = options.prefix ?? '';
+  return {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    // A failover moves slots: retry a command once the new owner is known, within the timeout.
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 16,
+    slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
+    clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
+    // TLS endpoints (ElastiCache, Memorystore) are named by their certificates, not their IPs.
+    ...(url.protocol === 'rediss:' ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+    ...(prefix === '' ? {} : { keyPrefix: prefix }),
+    redisOptions: {
+      protocol: 2,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: single.commandTimeout,
+      connectTimeout: single.connectTimeout,
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: tlsOptions(options) } : {}),
+    },
+  };
 }
 
 export function redisClientOptions(options: RedisHotStateOptions): Omit<RedisOptions, 'replyMapping'> {
@@ -137,9 +194,13 @@ export function redisClientOptions(options: RedisHotStateOptions): Omit<RedisOpt
     commandTimeout: options.commandTimeoutMs ?? 2000,
     connectTimeout: options.connectTimeoutMs ?? 2000,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
-    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: tlsOptions(options) } : {}),
     ...(prefix === '' ? {} : { keyPrefix: prefix }),
   };
+}
+
+function tlsOptions(options: RedisHotStateOptions): { ca?: string } {
+  return options.tlsCa ? { ca: options.tlsCa } : {};
 }
 
 /** Throws `invalid Redis URL: ...` (credentials masked) unless `text` is a redis:// or rediss:// URL. */

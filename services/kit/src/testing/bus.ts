@@ -25,12 +25,21 @@ export function uniqueBusPrefix(): string {
   return `t${randomBytes(6).toString('hex')}`;
 }
 
-export async function freshNatsBus(url: string = testNatsUrl): Promise<BusFixture<NatsBus>> {
+/** `replicas`: of its streams and buckets, on a JetStream cluster (`url` lists its servers). */
+export async function freshNatsBus(
+  url: string = testNatsUrl,
+  options: { replicas?: number } = {},
+): Promise<BusFixture<NatsBus>> {
   const prefixes = new Set<string>();
   const opened: NatsBus[] = [];
   const open = async (prefix: string): Promise<NatsBus> => {
     prefixes.add(prefix);
-    const bus = await NatsBus.connect({ url, prefix, name: `test-${prefix}` });
+    const bus = await NatsBus.connect({
+      url,
+      prefix,
+      name: `test-${prefix}`,
+      ...(options.replicas ? { replicas: options.replicas } : {}),
+    });
     opened.push(bus);
     return bus;
   };

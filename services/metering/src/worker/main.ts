@@ -67,6 +67,7 @@ runMain('metering worker', async () => {
   const bus = await openBus({
     url: env.NATS_URL,
     name: 'metering-worker',
+    replicas: env.NATS_REPLICAS,
     ...(env.NATS_PREFIX === undefined ? {} : { prefix: env.NATS_PREFIX }),
   });
   const replica = new ConfigReplica({ store: new ConfigStore(store, bus), bus, log });

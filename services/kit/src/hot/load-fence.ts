@@ -1,0 +1,47 @@
+/**
+ * When may a customer's hot state be rebuilt from PostgreSQL without missing anything? Events a
+ * gate published just before the hot state lost that customer's keys may not be in the stream
+ * yet (a publish ends within the publisher's bound), so a rebuild of a customer that was
+ * loaded before waits that bound out. A global marker key could tell when all of Redis was
+ * lost, but not when one Redis Cluster shard was: the fence is kept per customer, beside the
+ * records, where no loss of the hot state reaches it.
+ */
+import { fileURLToPath } from 'node:url';
+import { migrate } from '../sql/migrate.ts';
+import type { SqlStore } from '../sql/port.ts';
+
+export const hotMigrations = fileURLToPath(new URL('../../migrations/hot', import.meta.url));
+
+export function migrateHot(sql: SqlStore): Promise<string[]> {
+  return migrate(sql, { schema: 'hot', dir: hotMigrations });
+}
+
+export class HotLoadFence {
+  readonly #sql: SqlStore;
+  readonly #part: string;
+  #migrated: Promise<unknown> | undefined;
+
+  /** `part` names whose state it is (`credits`, `governance`): each loads on its own. */
+  constructor(sql: SqlStore, part: string) {
+    this.#sql = sql;
+    this.#part = part;
+  }
+
+  /**
+   * Records that `customerId` is being loaded; true when it had been loaded before, so its
+   * keys were lost rather than never there.
+   */
+  async loadedBefore(tenant: string, customerId: string): Promise<boolean> {
+    this.#migrated ??= migrateHot(this.#sql).catch((error: unknown) => {
+      this.#migrated = undefined;
+      throw error;
+    });
+    await this.#migrated;
+    const { rows } = await this.#sql.query(
+      `INSERT INTO hot.loads (part, tenant, customer_id) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING 1`,
+      [this.#part, tenant, customerId],
+    );
+    return rows.length === 0;
+  }
+}

@@ -260,3 +260,25 @@ export function spawnMeteringWorker(env: {
   });
   return track(child, 'metering worker');
 }
+
+/** `node --import tsx <entry>` with `env` over this process's, as a service runs in production. */
+export function spawnEntry(what: string, entry: string, env: Record<string, string>): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return track(child, what);
+}
+
+/** Resolves once `GET <url>/readyz` answers 200; rejects if the process exits first. */
+export async function waitReady(url: string, proc: Spawned, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}:\n${proc.output()}`);
+    const res = await fetch(`${url}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms:\n${proc.output()}`);
+    await sleep(200);
+  }
+}

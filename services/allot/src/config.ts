@@ -1,4 +1,4 @@
-import { baseEnv, envBoolean, urlVariable } from '@allot/kit';
+import { baseEnv, envBoolean, urlListVariable } from '@allot/kit';
 import { z } from 'zod';
 
 export const idPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -13,7 +13,7 @@ export const allotEnv = baseEnv
     /** Load the demo (a plan, two customers, a team budget) on an empty embedded store. */
     ALLOT_DEMO: envBoolean.default(true),
     /** A remote control plane's hub (NATS): this process is then a data plane of tenant ALLOT_TENANT. */
-    ALLOT_UPLINK_URL: urlVariable(['nats:', 'tls:'], 'NATS').optional(),
+    ALLOT_UPLINK_URL: urlListVariable(['nats:', 'tls:'], 'NATS').optional(),
     ALLOT_UPLINK_USER: z.string().optional(),
     ALLOT_UPLINK_PASSWORD: z.string().optional(),
     /** The control plane's own password on its hub (for the generated nats-server configuration). */

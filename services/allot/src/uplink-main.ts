@@ -9,7 +9,16 @@
  */
 import { migrateUplink } from '@allot/control-plane';
 import { startCredits } from '@allot/credits';
-import { baseEnv, createApp, loadConfig, runMain, StaticApiKeyStore, serve, urlVariable } from '@allot/kit';
+import {
+  baseEnv,
+  createApp,
+  loadConfig,
+  runMain,
+  StaticApiKeyStore,
+  serve,
+  urlListVariable,
+  urlVariable,
+} from '@allot/kit';
 import { ConfigReplica, ConfigStore, migrateConfig } from '@allot/kit/config-store';
 import { openStores } from '@allot/kit/stores';
 import { MeterCatalog, migrateMetering } from '@allot/metering';
@@ -19,10 +28,10 @@ import { connectUplink } from './uplink.ts';
 
 const uplinkEnv = baseEnv.extend({
   DATABASE_URL: urlVariable(['postgres:', 'postgresql:'], 'PostgreSQL'),
-  NATS_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
+  NATS_URL: urlListVariable(['nats:', 'tls:'], 'NATS'),
   REDIS_URL: urlVariable(['redis:', 'rediss:'], 'Redis'),
   ALLOT_TENANT: z.string().regex(idPattern, 'expected 1-128 of [A-Za-z0-9._:-]'),
-  ALLOT_UPLINK_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
+  ALLOT_UPLINK_URL: urlListVariable(['nats:', 'tls:'], 'NATS'),
   ALLOT_UPLINK_USER: z.string().optional(),
   ALLOT_UPLINK_PASSWORD: z.string().optional(),
 });

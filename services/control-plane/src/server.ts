@@ -15,6 +15,7 @@ import {
   runMain,
   StaticApiKeyStore,
   serve,
+  urlListVariable,
   urlVariable,
 } from '@allot/kit';
 import { NatsBus } from '@allot/kit/bus';
@@ -28,7 +29,7 @@ import { serveUi } from './ui.ts';
 const env = baseEnv.extend({
   DATABASE_URL: urlVariable(['postgres:', 'postgresql:'], 'PostgreSQL'),
   ALLOT_TENANT: z.string().default('operator'),
-  ALLOT_HUB_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
+  ALLOT_HUB_URL: urlListVariable(['nats:', 'tls:'], 'NATS'),
   ALLOT_HUB_USER: z.string().default('control-plane'),
   ALLOT_HUB_PASSWORD: z.string().min(16),
   /** The hub's URL as data planes reach it (shown with their credentials). Default ALLOT_HUB_URL. */

@@ -40,6 +40,14 @@ export function urlVariable(protocols: readonly string[], label: string) {
   );
 }
 
+/** One URL, or several separated by commas (the servers of a NATS cluster). */
+export function urlListVariable(protocols: readonly string[], label: string) {
+  const one = urlVariable(protocols, label);
+  return z.string().refine((value) => value.split(',').every((part) => one.safeParse(part.trim()).success), {
+    message: `expected a ${label} URL (${protocols.map((p) => `${p}//`).join(' or ')}), or several separated by commas`,
+  });
+}
+
 export const envBoolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
@@ -57,7 +65,7 @@ export const baseEnv = z.object({
   REDIS_CLUSTER: envBoolean.default(false),
   /** PEM of the CA behind a rediss:// server's certificate (Memorystore's per-instance CA). */
   REDIS_TLS_CA: z.string().optional(),
-  NATS_URL: urlVariable(['nats:', 'tls:', 'ws:', 'wss:'], 'NATS').optional(),
+  NATS_URL: urlListVariable(['nats:', 'tls:', 'ws:', 'wss:'], 'NATS').optional(),
   /** Replicas of every stream and bucket: 3 on a JetStream cluster. */
   NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   ALLOT_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -12,7 +12,15 @@ export {
   scopes,
   tenantOf,
 } from './auth.ts';
-export { type BaseEnv, baseEnv, ConfigError, envBoolean, loadConfig, urlVariable } from './config.ts';
+export {
+  type BaseEnv,
+  baseEnv,
+  ConfigError,
+  envBoolean,
+  loadConfig,
+  urlListVariable,
+  urlVariable,
+} from './config.ts';
 export {
   AppError,
   type ErrorBody,

@@ -17,6 +17,7 @@ import {
   redactUrl,
   runMain,
   stopOnSignal,
+  urlListVariable,
   urlVariable,
 } from '@allot/kit';
 import { openBus } from '@allot/kit/bus';
@@ -27,7 +28,7 @@ import { CreditsWorker } from './worker.ts';
 
 const workerEnv = baseEnv.extend({
   DATABASE_URL: urlVariable(['postgres:', 'postgresql:'], 'PostgreSQL'),
-  NATS_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
+  NATS_URL: urlListVariable(['nats:', 'tls:'], 'NATS'),
   /** Namespace of the stream on a shared NATS (per tenant, per test). */
   NATS_PREFIX: z.string().optional(),
   /**

@@ -15,6 +15,7 @@ import {
   redactUrl,
   runMain,
   stopOnSignal,
+  urlListVariable,
   urlVariable,
 } from '@allot/kit';
 import { openBus } from '@allot/kit/bus';
@@ -31,7 +32,7 @@ const DAY = 86_400_000;
 
 const workerEnv = baseEnv.extend({
   DATABASE_URL: urlVariable(['postgres:', 'postgresql:'], 'PostgreSQL'),
-  NATS_URL: urlVariable(['nats:', 'tls:'], 'NATS'),
+  NATS_URL: urlListVariable(['nats:', 'tls:'], 'NATS'),
   NATS_PREFIX: z.string().optional(),
   /** Partitions of the stream; every ingest and worker process must agree. */
   METERING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(DEFAULT_PARTITIONS),

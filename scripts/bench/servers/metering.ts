@@ -17,7 +17,12 @@ const need = (name: string) => {
 };
 const tenant = 'bench';
 const sql = new PgStore({ url: need('BENCH_DATABASE_URL'), max: 4 });
-const bus = await NatsBus.connect({ url: need('BENCH_NATS_URL'), prefix: need('BENCH_PREFIX') });
+// BENCH_NATS_REPLICAS=3 on a JetStream cluster (the `scale` suite).
+const bus = await NatsBus.connect({
+  url: need('BENCH_NATS_URL'),
+  prefix: need('BENCH_PREFIX'),
+  replicas: Number(process.env.BENCH_NATS_REPLICAS ?? 1),
+});
 const metering = await startMetering({ sql, bus, worker: false });
 const { document } = await metering.config.store.put(
   tenant,

@@ -8,4 +8,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   credits: () => import('./credits.ts'),
   gate: () => import('./gate.ts'),
   metering: () => import('./metering.ts'),
+  scale: () => import('./scale.ts'),
 };

@@ -8,8 +8,7 @@
  * - applied: how fast the worker(s) drained what was ingested (sustained end to end);
  * - lag: at a fixed rate below that, probes from ingest until queryable (p50, p99).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +24,7 @@ import { uniqueName } from '../lib/baselines.ts';
 import type { LoadResult, OpenLoopResult } from '../lib/load.ts';
 import { startServer } from '../lib/server.ts';
 import type { Row, SuiteContext } from '../lib/suite.ts';
+import { drain, spawnWorker, stopWorker } from '../lib/workers.ts';
 
 export const name = 'metering';
 export const description =
@@ -140,7 +140,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
   try {
     for (const take of [[undefined], ['0,1', '2,3']] as const) {
       const label = `${take.length} worker${take.length > 1 ? 's' : ''}`;
-      workers = take.map((t) => spawnWorker({ ...workerEnv, ...(t ? { METERING_TAKE: t } : {}) }));
+      workers = take.map((t) => spawnWorker(WORKER, { ...workerEnv, ...(t ? { METERING_TAKE: t } : {}) }));
       await sleep(3000);
       const before = (await drain(applied, Infinity)).count;
       const startedAt = performance.now();
@@ -236,44 +236,6 @@ export async function run(ctx: SuiteContext): Promise<void> {
 
 function synthetic(like: LoadResult, opsPerSec: number, latencyMs: LoadResult['latencyMs']): LoadResult {
   return { ...like, opsPerSec, latencyMs } as LoadResult;
-}
-
-/** Waits until the applied count stops moving for 2 s (or `timeoutMs`): the count, and when it last moved. */
-async function drain(
-  applied: () => Promise<number>,
-  timeoutMs: number,
-): Promise<{ count: number; at: number }> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await applied();
-  let at = performance.now();
-  for (;;) {
-    await sleep(250);
-    const now = await applied();
-    if (now !== last) {
-      last = now;
-      at = performance.now();
-    } else if (performance.now() - at > 2000 || Date.now() > deadline) {
-      return { count: now, at };
-    }
-  }
-}
-
-function spawnWorker(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), WORKER], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  process.once('exit', () => child.kill('SIGKILL'));
-  return child;
-}
-
-async function stopWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 export type { OpenLoopResult, Row };

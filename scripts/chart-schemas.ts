@@ -18,9 +18,14 @@ type Backend = 'postgres' | 'redis' | 'nats' | 'hub' | 'api';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Every key a credentials Secret may hold, with the contract's constraints. */
-const SECRET_KEYS: Record<string, Schema> = {
+export const SECRET_KEYS: Record<string, Schema> = {
   DATABASE_URL: { type: 'string', pattern: '^(postgres|postgresql)://', description: 'postgres://...' },
   REDIS_URL: { type: 'string', pattern: '^rediss?://', description: 'redis:// or rediss://' },
+  REDIS_TLS_CA: {
+    type: 'string',
+    pattern: '-----BEGIN CERTIFICATE-----',
+    description: 'PEM of the CA behind a rediss:// server that Node does not know (Memorystore)',
+  },
   NATS_URL: { type: 'string', pattern: '^(nats|tls)://', description: 'nats:// or tls://' },
   ALLOT_API_KEY: { type: 'string', minLength: 16, description: 'the admin API key, >= 16 characters' },
   ALLOT_HUB_PASSWORD: { type: 'string', minLength: 16, description: 'the control plane hub user password' },
@@ -80,6 +85,20 @@ const global: Schema = {
       properties: SECRET_KEYS,
     },
     tenant: { type: 'string', pattern: '^$|^[A-Za-z0-9._:-]{1,128}$' },
+    redis: object({
+      cluster: {
+        type: 'boolean',
+        description: 'REDIS_CLUSTER: REDIS_URL is a seed node or configuration endpoint of a Redis Cluster',
+      },
+    }),
+    nats: object({
+      replicas: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 5,
+        description: 'NATS_REPLICAS: replicas of every JetStream stream and KV bucket (3 on a cluster)',
+      },
+    }),
   },
 };
 
@@ -101,7 +120,7 @@ const autoscaling: Schema = object(
   {
     enabled: boolean,
     minReplicas: { type: 'integer', minimum: 1 },
-    maxReplicas: { type: 'integer', minimum: 1 },
+    maxReplicas: { type: 'integer', minimum: 1, description: 'raised to minReplicas when below it' },
     targetCPUUtilizationPercentage: percentage,
     targetMemoryUtilizationPercentage: percentage,
     behavior: freeObject,
@@ -128,13 +147,16 @@ function processValues(options: {
   };
 }
 
+const port: Schema = { type: 'integer', minimum: 1, maximum: 65535 };
 const backendRule = (ports: number[]): Schema =>
   object(
     {
       ports: {
         type: 'array',
         minItems: 1,
-        items: { type: 'integer', minimum: 1, maximum: 65535 },
+        description:
+          'ports, or ranges {port, endPort} (a Redis Cluster on Memorystore: 6379 and 11000-13047)',
+        items: { anyOf: [port, object({ port, endPort: port }, ['port', 'endPort'])] },
         default: ports,
       },
       to: { type: 'array', description: 'NetworkPolicyPeers; empty means any destination' },
@@ -225,6 +247,7 @@ interface ChartShape {
   required?: string[];
 }
 
+const PARTITION_LIST = '^\\d{1,3}(,\\d{1,3})*$';
 const logLevel: Schema = { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] };
 
 function serviceChartSchema(shape: ChartShape): Schema {
@@ -321,6 +344,8 @@ function serviceChartSchema(shape: ChartShape): Schema {
 }
 
 const DATA_PLANE_KEYS = ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'];
+/** Passed on when the Secret has them, by every chart that reads REDIS_URL. */
+const REDIS_OPTIONAL_KEYS = ['REDIS_TLS_CA'];
 
 export const SERVICE_CHARTS: ChartShape[] = [
   {
@@ -328,6 +353,7 @@ export const SERVICE_CHARTS: ChartShape[] = [
     title: 'Allot gate',
     image: 'allot-gate',
     secretKeys: DATA_PLANE_KEYS,
+    optionalSecretKeys: REDIS_OPTIONAL_KEYS,
     backends: ['postgres', 'redis', 'nats'],
     processes: 'one',
     extra: {
@@ -341,6 +367,7 @@ export const SERVICE_CHARTS: ChartShape[] = [
     title: 'Allot credits',
     image: 'allot-credits',
     secretKeys: DATA_PLANE_KEYS,
+    optionalSecretKeys: REDIS_OPTIONAL_KEYS,
     backends: ['postgres', 'redis', 'nats'],
     processes: 'server-worker',
   },
@@ -355,8 +382,14 @@ export const SERVICE_CHARTS: ChartShape[] = [
     workerExtra: {
       take: {
         type: ['string', 'null'],
-        pattern: '^\\d{1,3}(,\\d{1,3})*$',
+        pattern: PARTITION_LIST,
         description: 'METERING_TAKE: the partitions this worker applies, e.g. "0,1"; null means all',
+      },
+      partitionSets: {
+        type: 'array',
+        items: { type: 'string', pattern: PARTITION_LIST },
+        description:
+          'one worker Deployment per set (METERING_TAKE), e.g. ["0,1", "2,3"]; together they take every partition once',
       },
     },
     required: ['partitions'],
@@ -366,6 +399,7 @@ export const SERVICE_CHARTS: ChartShape[] = [
     title: 'Allot governance',
     image: 'allot-governance',
     secretKeys: DATA_PLANE_KEYS,
+    optionalSecretKeys: REDIS_OPTIONAL_KEYS,
     backends: ['postgres', 'redis', 'nats'],
     processes: 'one',
   },
@@ -393,6 +427,7 @@ export const SERVICE_CHARTS: ChartShape[] = [
     title: 'Allot MCP',
     image: 'allot-mcp',
     secretKeys: DATA_PLANE_KEYS,
+    optionalSecretKeys: REDIS_OPTIONAL_KEYS,
     backends: ['postgres', 'redis', 'nats', 'api'],
     processes: 'one',
     migrations: false,
@@ -409,7 +444,7 @@ export const SERVICE_CHARTS: ChartShape[] = [
     image: 'allot-uplink',
     secretKeys: ['DATABASE_URL', 'NATS_URL', 'ALLOT_UPLINK_PASSWORD'],
     // See charts/uplink/templates/_helpers.tpl.
-    optionalSecretKeys: ['REDIS_URL'],
+    optionalSecretKeys: ['REDIS_URL', ...REDIS_OPTIONAL_KEYS],
     backends: ['postgres', 'redis', 'nats', 'hub'],
     processes: 'one-agent',
     extra: {
@@ -455,7 +490,9 @@ function umbrellaSchema(): Schema {
       controlPlane: component('charts/control-plane'),
       mcp: component('charts/mcp'),
       uplink: component('charts/uplink'),
-      nats: component('DEVELOPMENT ONLY: the official NATS chart'),
+      nats: component(
+        'the official NATS chart: one dev server by default, a 3-node JetStream cluster with values-scale.yaml',
+      ),
       devBackends: object(
         {
           postgres: object(

@@ -99,20 +99,53 @@ export interface DatabaseConfig {
   readonly iamAuthentication: boolean;
 }
 
-export interface RedisConfig {
-  /** AWS: the ElastiCache node type; the default when omitted. Unused on GCP. */
-  readonly instanceType: string | undefined;
-  /** GCP: Memorystore capacity. Unused on AWS (the node type decides). */
-  readonly memoryGb: number;
-  /** AWS: a replica with automatic failover across zones. GCP: the STANDARD_HA tier. */
-  readonly highAvailability: boolean;
-}
+export type RedisConfig =
+  /** One primary (and a replica with failover): ElastiCache cluster mode disabled, Memorystore for Redis. */
+  | {
+      readonly mode: 'single';
+      /** AWS: the ElastiCache node type; the default when omitted. Unused on GCP. */
+      readonly instanceType: string | undefined;
+      /** GCP: Memorystore capacity. Unused on AWS (the node type decides). */
+      readonly memoryGb: number;
+      /** AWS: a replica with automatic failover across zones. GCP: the STANDARD_HA tier. */
+      readonly highAvailability: boolean;
+    }
+  /**
+   * A Redis Cluster, the key space sharded (the services then run with REDIS_CLUSTER=true):
+   * ElastiCache with cluster mode enabled, or Memorystore for Redis Cluster.
+   */
+  | {
+      readonly mode: 'cluster';
+      /** AWS: the ElastiCache node type. GCP: the Memorystore for Redis Cluster node type. The default when omitted. */
+      readonly instanceType: string | undefined;
+      /** Shards (AWS node groups), each a primary and its replicas. */
+      readonly shards: number;
+      /** Replicas of each shard's primary (AWS: 0-5, GCP: 0-2); with one or more, a shard survives its primary's zone. */
+      readonly replicasPerShard: number;
+      /**
+       * GCP: Memorystore for Redis Cluster is reached through Private Service Connect, which needs
+       * the network's service connection policy for Memorystore in the region: `create` it, or it
+       * is `existing` (a network has one per region and service). Unused on AWS.
+       */
+      readonly serviceConnectionPolicy: 'create' | 'existing';
+    };
 
 export type NatsConfig =
   /** NATS JetStream, three servers clustered (R3) on persistent volumes, from the umbrella chart (`nats.enabled`). */
   | { readonly mode: 'in-cluster'; readonly storageGb: number }
-  /** A NATS the tenant already runs. */
-  | { readonly mode: 'external'; readonly url: string };
+  /**
+   * A NATS the tenant already runs, and the replicas of every stream and bucket on it
+   * (NATS_REPLICAS): 1 for a single server, 3 on a JetStream cluster.
+   */
+  | { readonly mode: 'external'; readonly url: string; readonly replicas: number };
+
+/** Servers of the in-cluster NATS, and so the replicas of every stream and bucket on it (R3). */
+export const IN_CLUSTER_NATS_SERVERS = 3;
+
+/** NATS_REPLICAS for the services. */
+export function natsReplicas(nats: NatsConfig): number {
+  return nats.mode === 'in-cluster' ? IN_CLUSTER_NATS_SERVERS : nats.replicas;
+}
 
 export interface ImageConfig {
   /** Registry host for every image (`global.imageRegistry`), e.g. a mirror in your account; ghcr.io when omitted. */
@@ -222,11 +255,7 @@ export function dataPlaneConfig(input: unknown, cloud: Cloud): DataPlaneConfig {
     ...base,
     tenant,
     components,
-    redis: {
-      instanceType: redis.optionalString('instanceType'),
-      memoryGb: redis.integer('memoryGb', 5, { min: 1 }),
-      highAvailability: redis.boolean('highAvailability', true),
-    },
+    redis: readRedis(redis, cloud),
     nats: readNats(nats),
     uplink:
       uplink === undefined
@@ -239,7 +268,6 @@ export function dataPlaneConfig(input: unknown, cloud: Cloud): DataPlaneConfig {
     ),
   };
   replicas.rejectUnknown(COMPONENTS.filter((c) => c !== 'uplink'));
-  redis.rejectUnknown(['instanceType', 'memoryGb', 'highAvailability']);
   uplink?.rejectUnknown(['url', 'user']);
   root.rejectUnknown([...DEPLOYMENT_KEYS, 'tenant', 'components', 'redis', 'nats', 'uplink', 'replicas']);
   if (config.components.uplink && config.uplink === undefined) {
@@ -247,7 +275,39 @@ export function dataPlaneConfig(input: unknown, cloud: Cloud): DataPlaneConfig {
       'config.uplink: the uplink component needs the hub: { "url": "nats://…", "user": "<tenant>" }',
     );
   }
+  // The chart points mcp's tools at the gate of the same release (ALLOT_GATE_URL).
+  if (config.components.mcp && !config.components.gate) {
+    throw new ConfigError('config.components: mcp calls the gate of its release; add gate');
+  }
   return config;
+}
+
+function readRedis(redis: Reader, cloud: Cloud): RedisConfig {
+  const mode = redis.oneOf('mode', ['single', 'cluster'], 'single');
+  const instanceType = redis.optionalString('instanceType');
+  if (mode === 'single') {
+    redis.rejectUnknown(['mode', 'instanceType', 'memoryGb', 'highAvailability']);
+    return {
+      mode,
+      instanceType,
+      memoryGb: redis.integer('memoryGb', 5, { min: 1 }),
+      highAvailability: redis.boolean('highAvailability', true),
+    };
+  }
+  redis.rejectUnknown([
+    'mode',
+    'instanceType',
+    'shards',
+    'replicasPerShard',
+    ...(cloud === 'gcp' ? ['serviceConnectionPolicy'] : []),
+  ]);
+  return {
+    mode,
+    instanceType,
+    shards: redis.integer('shards', 3, { min: 1, max: cloud === 'aws' ? 500 : 250 }),
+    replicasPerShard: redis.integer('replicasPerShard', 1, { min: 0, max: cloud === 'aws' ? 5 : 2 }),
+    serviceConnectionPolicy: redis.oneOf('serviceConnectionPolicy', ['create', 'existing'], 'create'),
+  };
 }
 
 /** Builds a control-plane config from JSON input and the defaults. */
@@ -441,8 +501,15 @@ function readCluster(cluster: Reader): ClusterConfig {
 
 function readNats(nats: Reader | undefined): NatsConfig {
   const mode = nats?.oneOf('mode', ['in-cluster', 'external'], 'in-cluster') ?? 'in-cluster';
-  nats?.rejectUnknown(mode === 'external' ? ['mode', 'url'] : ['mode', 'storageGb']);
-  if (mode === 'external') return { mode, url: (nats as Reader).url('url', ['nats:', 'tls:']) };
+  nats?.rejectUnknown(mode === 'external' ? ['mode', 'url', 'replicas'] : ['mode', 'storageGb']);
+  if (mode === 'external') {
+    const external = nats as Reader;
+    return {
+      mode,
+      url: external.url('url', ['nats:', 'tls:']),
+      replicas: external.integer('replicas', 1, { min: 1, max: 5 }),
+    };
+  }
   return { mode, storageGb: nats?.integer('storageGb', 10, { min: 1 }) ?? 10 };
 }
 

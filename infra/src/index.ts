@@ -35,7 +35,7 @@ export {
 export { GcpCluster } from './gcp/cluster.ts';
 export { GcpNetwork } from './gcp/network.ts';
 export { GcpPostgres } from './gcp/postgres.ts';
-export { GcpRedis } from './gcp/redis.ts';
+export { type GcpRedis, GcpRedisCluster, GcpRedisInstance, gcpRedis } from './gcp/redis.ts';
 export { AllotRelease } from './stacks/allot-release.ts';
 export { AwsControlPlaneStack } from './stacks/aws-control-plane.ts';
 export { AwsDataPlaneStack } from './stacks/aws-data-plane.ts';

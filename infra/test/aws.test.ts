@@ -120,14 +120,27 @@ describe('AwsDataPlaneStack', () => {
         allowDevSecret: false,
         devSecret: null,
         tenant: 'default',
+        // One Redis primary; every stream and bucket on the three in-cluster NATS servers R3.
+        redis: { cluster: false },
+        nats: { replicas: 3 },
       });
       expect(values.devBackends).toEqual({ postgres: { enabled: false }, redis: { enabled: false } });
       expect(values.nats).toEqual({
         enabled: true,
         config: {
           cluster: { enabled: true, replicas: 3 },
-          jetstream: { enabled: true, fileStore: { enabled: true, pvc: { enabled: true, size: '10Gi' } } },
+          jetstream: {
+            enabled: true,
+            fileStore: { enabled: true, pvc: { enabled: true, size: '10Gi' } },
+            merge: { sync_interval: 'always' },
+          },
         },
+        podTemplate: {
+          topologySpreadConstraints: {
+            'topology.kubernetes.io/zone': { maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' },
+          },
+        },
+        podDisruptionBudget: { enabled: true },
       });
       // ElastiCache listens on 6379, the chart's NetworkPolicy default.
       expect(values.gate).toEqual({ enabled: true });
@@ -190,13 +203,20 @@ describe('AwsDataPlaneStack', () => {
       const values = chartValues(stack);
       const image = { image: { tag: '0.1.1' } };
       expect(enabledInChart(stack)).toEqual(['credits', 'gate', 'governance', 'mcp', 'metering', 'uplink']);
-      expect(values.gate).toEqual({ enabled: true, replicaCount: 4, ...image });
-      expect(values.metering).toEqual({
+      // The gate's HPA keeps at least the count asked for.
+      expect(values.gate).toEqual({
         enabled: true,
-        server: { replicaCount: 2 },
-        worker: { replicaCount: 2 },
+        replicaCount: 4,
+        autoscaling: { minReplicas: 4 },
         ...image,
       });
+      expect(values.metering).toEqual({
+        enabled: true,
+        server: { replicaCount: 2, autoscaling: { minReplicas: 2 } },
+        worker: { replicaCount: 2, autoscaling: { minReplicas: 2 } },
+        ...image,
+      });
+      expect(values.mcp).toEqual({ enabled: true, ...image });
       expect(values.credits).toEqual({ enabled: true, ...image });
       expect(values.uplink).toEqual({ enabled: true, ...hub, ...image });
       expect(values.controlPlane).toEqual({ enabled: false });
@@ -204,6 +224,10 @@ describe('AwsDataPlaneStack', () => {
       expect(values.global).toMatchObject({
         tenant: 'acme-prod',
         imageRegistry: '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+        // The NATS chart's registry setting, for a NATS in the cluster.
+        image: { registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com' },
+        // A NATS of the tenant's: one replica per stream unless the config says it is a cluster.
+        nats: { replicas: 1 },
       });
     });
 
@@ -226,6 +250,62 @@ describe('AwsDataPlaneStack', () => {
         multi_az: false,
         iam_database_authentication_enabled: true,
       });
+    });
+  });
+
+  describe('with a Redis Cluster and an external JetStream cluster', () => {
+    const stack = synth('aws', 'data-plane', {
+      components: ['gate', 'credits', 'mcp'],
+      redis: { mode: 'cluster', shards: 3, replicasPerShard: 1, instanceType: 'cache.r7g.large' },
+      nats: { mode: 'external', url: 'tls://nats.internal:4222', replicas: 3 },
+    });
+
+    it('creates ElastiCache with cluster mode enabled: shards of a primary and a replica, failing over', () => {
+      const group = single(stack, 'aws_elasticache_replication_group');
+      expect(group).toMatchObject({
+        cluster_mode: 'enabled',
+        parameter_group_name: 'default.redis7.cluster.on',
+        num_node_groups: 3,
+        replicas_per_node_group: 1,
+        automatic_failover_enabled: true,
+        multi_az_enabled: true,
+        node_type: 'cache.r7g.large',
+        at_rest_encryption_enabled: 'true',
+        transit_encryption_enabled: true,
+        transit_encryption_mode: 'required',
+        auth_token: expect.stringMatching(/random_password/),
+      });
+      expect(group.num_cache_clusters).toBeUndefined();
+    });
+
+    it('points REDIS_URL at the configuration endpoint and tells the services it is a cluster', () => {
+      const data = single(stack, 'kubernetes_secret_v1').data as Record<string, string>;
+      expect(data.REDIS_URL).toMatch(
+        /^rediss:\/\/:\$\{random_password\..*\}@\$\{aws_elasticache_replication_group\..*\.configuration_endpoint_address\}:6379$/,
+      );
+      expect(stack.json.output?.redis_host?.value).toMatch(/configuration_endpoint_address/);
+      const values = chartValues(stack);
+      expect(values.global).toMatchObject({ redis: { cluster: true }, nats: { replicas: 3 } });
+      expect(values.nats).toEqual({ enabled: false });
+      // Every node of the cluster listens on 6379, the chart's NetworkPolicy default.
+      expect(values.gate).toEqual({ enabled: true });
+    });
+
+    it('points mcp at the gate for what this data plane does not run', () => {
+      expect(chartValues(stack).mcp).toEqual({ enabled: true, meteringUrl: '' });
+    });
+  });
+
+  it('lets a cluster run its shards without replicas, then in one zone each', () => {
+    const stack = synth('aws', 'data-plane', {
+      components: ['gate'],
+      redis: { mode: 'cluster', shards: 2, replicasPerShard: 0 },
+    });
+    expectResource(stack, 'aws_elasticache_replication_group', {
+      num_node_groups: 2,
+      replicas_per_node_group: 0,
+      automatic_failover_enabled: true,
+      multi_az_enabled: false,
     });
   });
 

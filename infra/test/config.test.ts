@@ -112,6 +112,63 @@ describe('dataPlaneConfig', () => {
     }
   });
 
+  it('reads the Redis mode: one primary by default, or a cluster of shards', () => {
+    expect(dataPlaneConfig({ components: ['gate'] }, 'aws').redis).toEqual({
+      mode: 'single',
+      instanceType: undefined,
+      memoryGb: 5,
+      highAvailability: true,
+    });
+    expect(dataPlaneConfig({ components: ['gate'], redis: { mode: 'cluster' } }, 'gcp').redis).toEqual({
+      mode: 'cluster',
+      instanceType: undefined,
+      shards: 3,
+      replicasPerShard: 1,
+      serviceConnectionPolicy: 'create',
+    });
+    const cases: [unknown, 'aws' | 'gcp', string][] = [
+      [{ redis: { mode: 'sharded' } }, 'aws', 'config.redis.mode: expected "single" or "cluster"'],
+      [{ redis: { mode: 'cluster', memoryGb: 5 } }, 'gcp', 'config.redis: unknown field memoryGb'],
+      [{ redis: { shards: 3 } }, 'aws', 'config.redis: unknown field shards'],
+      [
+        { redis: { mode: 'cluster', replicasPerShard: 3 } },
+        'gcp',
+        'replicasPerShard: expected an integer from 0 to 2',
+      ],
+      [
+        { redis: { mode: 'cluster', replicasPerShard: 6 } },
+        'aws',
+        'replicasPerShard: expected an integer from 0 to 5',
+      ],
+      [{ redis: { mode: 'cluster', shards: 0 } }, 'aws', 'config.redis.shards: expected an integer from 1'],
+      [
+        { redis: { mode: 'cluster', serviceConnectionPolicy: 'existing' } },
+        'aws',
+        'config.redis: unknown field serviceConnectionPolicy',
+      ],
+    ];
+    for (const [input, cloud, message] of cases) {
+      expect(() => dataPlaneConfig({ components: ['gate'], ...(input as object) }, cloud)).toThrow(message);
+    }
+  });
+
+  it('takes the stream replicas of an external NATS, 1 unless told', () => {
+    const nats = (input: object) => dataPlaneConfig({ components: ['gate'], nats: input }, 'aws').nats;
+    expect(nats({ mode: 'external', url: 'nats://n:4222' })).toEqual({
+      mode: 'external',
+      url: 'nats://n:4222',
+      replicas: 1,
+    });
+    expect(nats({ mode: 'external', url: 'nats://n:4222', replicas: 3 })).toMatchObject({ replicas: 3 });
+    expect(() => nats({ mode: 'in-cluster', replicas: 3 })).toThrow('config.nats: unknown field replicas');
+  });
+
+  it('refuses mcp without the gate its tools call', () => {
+    expect(() => dataPlaneConfig({ components: ['mcp', 'credits'] }, 'aws')).toThrow(
+      'config.components: mcp calls the gate of its release; add gate',
+    );
+  });
+
   it('refuses tags that GCP cannot take as labels', () => {
     expect(() => dataPlaneConfig({ components: ['gate'], tags: { CostCenter: 'x' } }, 'gcp')).toThrow(
       'config.tags: "CostCenter" is not a GCP label',

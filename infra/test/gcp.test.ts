@@ -148,8 +148,8 @@ describe('GcpDataPlaneStack', () => {
       const redisOnTls = { networkPolicy: { backends: { redis: { ports: [6378] } } } };
       expect(values.credits).toEqual({
         enabled: true,
-        server: { replicaCount: 3 },
-        worker: { replicaCount: 3 },
+        server: { replicaCount: 3, autoscaling: { minReplicas: 3 } },
+        worker: { replicaCount: 3, autoscaling: { minReplicas: 3 } },
         ...image,
         ...redisOnTls,
       });
@@ -171,6 +171,93 @@ describe('GcpDataPlaneStack', () => {
 
     it('follows the Redis sizing', () => {
       expectResource(stack, 'google_redis_instance', { tier: 'BASIC', memory_size_gb: 2 });
+    });
+  });
+
+  describe('with Memorystore for Redis Cluster', () => {
+    const stack = synth('gcp', 'data-plane', {
+      components: ['gate', 'credits', 'governance', 'uplink'],
+      uplink: { url: 'nats://hub.allot.example:4222', user: 'acme' },
+      redis: { mode: 'cluster', shards: 3, replicasPerShard: 1 },
+    });
+    const cluster = () => single(stack, 'google_redis_cluster');
+
+    it('creates the cluster over Private Service Connect, shards spread over zones, TLS on', () => {
+      expect(cluster()).toMatchObject({
+        name: 'allot-redis',
+        shard_count: 3,
+        replica_count: 1,
+        node_type: 'REDIS_HIGHMEM_MEDIUM',
+        zone_distribution_config: { mode: 'MULTI_ZONE' },
+        transit_encryption_mode: 'TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION',
+        // IAM tokens expire hourly and the services' client takes a static URL: no AUTH.
+        authorization_mode: 'AUTH_MODE_DISABLED',
+        deletion_protection_enabled: true,
+        psc_configs: [{ network: expect.stringMatching(/^\$\{google_compute_network\..*\.id\}$/) }],
+      });
+      expectNoResource(stack, 'google_redis_instance');
+    });
+
+    it('creates the service connection policy Memorystore needs in the stack subnetwork', () => {
+      const policy = single(stack, 'google_network_connectivity_service_connection_policy');
+      expect(policy).toMatchObject({
+        service_class: 'gcp-memorystore-redis',
+        location: 'us-central1',
+        network: expect.stringMatching(/^\$\{google_compute_network\..*\.id\}$/),
+        psc_config: { subnetworks: [expect.stringMatching(/google_compute_subnetwork\..*\.id/)] },
+      });
+      expect(cluster().depends_on).toEqual([
+        expect.stringMatching(/^google_network_connectivity_service_connection_policy\./),
+      ]);
+    });
+
+    it('hands the services the discovery endpoint, the cluster CA and REDIS_CLUSTER, and opens the node ports', () => {
+      const data = single(stack, 'kubernetes_secret_v1').data as Record<string, string>;
+      expect(data.REDIS_URL).toMatch(
+        /^rediss:\/\/\$\{google_redis_cluster\..*\.discovery_endpoints\[0\]\.address\}:\$\{google_redis_cluster\..*\.discovery_endpoints\[0\]\.port\}$/,
+      );
+      expect(data.REDIS_TLS_CA).toMatch(
+        /^\$\{join\("\\n", flatten\(google_redis_cluster\..*\.managed_server_ca\[\*\]\.ca_certs\[\*\]\.certificates\)\)\}$/,
+      );
+      const values = chartValues(stack);
+      expect(values.global).toMatchObject({ redis: { cluster: true }, nats: { replicas: 3 } });
+      const ports = [6379, { port: 11000, endPort: 13047 }];
+      for (const component of ['gate', 'credits', 'governance', 'uplink']) {
+        expect(values[component]?.networkPolicy, component).toEqual({ backends: { redis: { ports } } });
+      }
+    });
+  });
+
+  it('uses the service connection policy an existing network has', () => {
+    const stack = synth('gcp', 'data-plane', {
+      components: ['gate'],
+      network: {
+        mode: 'existing',
+        networkId: 'projects/acme-prod/global/networks/shared',
+        subnetIds: ['gke'],
+        privateServiceAccess: 'existing',
+      },
+      redis: { mode: 'cluster', serviceConnectionPolicy: 'existing' },
+    });
+    expectNoResource(stack, 'google_network_connectivity_service_connection_policy');
+    expectResource(stack, 'google_redis_cluster', {
+      psc_configs: [{ network: 'projects/acme-prod/global/networks/shared' }],
+    });
+  });
+
+  it('puts the policy in an existing subnetwork given by name, as its full id', () => {
+    const stack = synth('gcp', 'data-plane', {
+      components: ['gate'],
+      region: 'europe-west1',
+      network: {
+        mode: 'existing',
+        networkId: 'projects/acme-prod/global/networks/shared',
+        subnetIds: ['gke'],
+      },
+      redis: { mode: 'cluster' },
+    });
+    expectResource(stack, 'google_network_connectivity_service_connection_policy', {
+      psc_config: { subnetworks: ['projects/acme-prod/regions/europe-west1/subnetworks/gke'] },
     });
   });
 

@@ -3,167 +3,47 @@
  * a cluster: `helm lint --strict` on every chart with every value set, `helm template` of the
  * umbrella with every value set and of each service chart alone, every rendered object
  * validated against the Kubernetes (and Prometheus Operator) schemas, then what the charts
- * promise: the deploy contract, security settings, hooks, subsets and production values.
- *
- * The charts are copied to a temp dir and their dependencies laid out there: each service chart
- * gets allot-common with `helm dependency build` (file://, offline), and the umbrella gets the
- * service charts plus a PLACEHOLDER for the official NATS chart, which cannot be downloaded in
- * this sandbox. The placeholder is a Chart.yaml named nats with a 1.x version (so Helm's
- * dependency check passes) and one marker ConfigMap of ours, so that the tests can see
- * `nats.enabled` switch the dependency on and off. None of the upstream chart is copied.
+ * promise: the deploy contract, security settings, hooks, subsets, production and scale-out
+ * values. The charts and their dependencies (a placeholder for the official NATS chart) are laid
+ * out by ChartWorkspace (./support/helm.ts).
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
-import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
-import { Job } from 'kubernetes-models/batch/v1/Job';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import { Pod } from 'kubernetes-models/v1/Pod';
-import { Secret } from 'kubernetes-models/v1/Secret';
-import { Service } from 'kubernetes-models/v1/Service';
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { chartSchemas } from '../../scripts/chart-schemas.ts';
+import {
+  annotation,
+  ChartWorkspace,
+  COMPONENT,
+  containersOf,
+  execFileAsync,
+  type HelmResult,
+  identity,
+  type K8sObject,
+  labelOf,
+  NAME,
+  natsChartValues,
+  podSpecOf,
+  ROOT,
+  SERVICE_CHARTS,
+  schemaError,
+  secretKeysOf,
+  secretRefsOf,
+  spec,
+} from './support/helm.ts';
 
-const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '../..');
-const HELM_SH = join(ROOT, 'scripts/helm.sh');
 const RELEASE = 'allot';
 const NAMESPACE = 'allot';
 
-const NAME = 'app.kubernetes.io/name';
-const COMPONENT = 'app.kubernetes.io/component';
-
-/** Chart directory → the umbrella's key for it. */
-const SERVICE_CHARTS = {
-  gate: 'gate',
-  credits: 'credits',
-  metering: 'metering',
-  governance: 'governance',
-  'control-plane': 'controlPlane',
-  mcp: 'mcp',
-  uplink: 'uplink',
-} as const;
-
-interface SecretKeyRef {
-  name: string;
-  key: string;
-  optional?: boolean;
-}
-interface Container {
-  name: string;
-  image: string;
-  args?: string[];
-  command?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: SecretKeyRef } }>;
-  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  ports?: Array<{ name?: string; containerPort: number }>;
-  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
-  securityContext?: {
-    runAsNonRoot?: boolean;
-    runAsUser?: number;
-    readOnlyRootFilesystem?: boolean;
-    allowPrivilegeEscalation?: boolean;
-    capabilities?: { drop?: string[] };
-    seccompProfile?: { type: string };
-  };
-  startupProbe?: { httpGet?: { path: string; port: string } };
-  livenessProbe?: { httpGet?: { path: string; port: string } };
-  readinessProbe?: { httpGet?: { path: string; port: string } };
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
-}
-interface PodSpec {
-  containers: Container[];
-  initContainers?: Container[];
-  automountServiceAccountToken?: boolean;
-  terminationGracePeriodSeconds?: number;
-  securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
-  volumes?: Array<{ name: string; emptyDir?: unknown }>;
-}
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  // Only read through the typed helpers below.
-  spec?: Record<string, unknown>;
-  data?: Record<string, string>;
-}
-
-/** Every kind the charts may render, with its schema; anything else fails the test. */
-type Model = new (data: never) => { validate(): void };
-const MODELS: Record<string, Model> = {
-  'v1/ConfigMap': ConfigMap,
-  'v1/Secret': Secret,
-  'v1/Service': Service,
-  'v1/ServiceAccount': ServiceAccount,
-  'v1/Pod': Pod,
-  'apps/v1/Deployment': Deployment,
-  'apps/v1/StatefulSet': StatefulSet,
-  'batch/v1/Job': Job,
-  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
-  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
-};
-
-interface HelmResult {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-let work = '';
-let helmEnv: NodeJS.ProcessEnv = {};
-
-/** At most one Helm per CPU at a time: enough to overlap, not enough to thrash. */
-const slots = Math.max(2, availableParallelism());
-let running = 0;
-const waiting: Array<() => void> = [];
-async function helm(args: string[]): Promise<HelmResult> {
-  if (running >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
-  try {
-    const { stdout, stderr } = await execFileAsync('bash', [HELM_SH, ...args], {
-      env: helmEnv,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { ok: true, stdout, stderr };
-  } catch (error) {
-    const failed = error as { stdout?: string; stderr?: string };
-    return { ok: false, stdout: failed.stdout ?? '', stderr: failed.stderr ?? String(error) };
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
-
-const chartDir = (chart: string) => join(work, 'charts', chart);
-const umbrellaDir = () => chartDir('allot');
-
-function parseObjects(manifest: string): K8sObject[] {
-  return parseAllDocuments(manifest)
-    .map((document) => document.toJS() as K8sObject | null)
-    .filter((object): object is K8sObject => object !== null && typeof object === 'object');
-}
-
-async function render(chart: string, valueFiles: string[], sets: string[] = []): Promise<K8sObject[]> {
-  const args = ['template', RELEASE, chartDir(chart), '--namespace', NAMESPACE];
-  for (const file of valueFiles) args.push('-f', file);
-  for (const set of sets) args.push('--set', set);
-  const result = await helm(args);
-  if (!result.ok) throw new Error(`helm ${args.join(' ')}\n${result.stderr}`);
-  return parseObjects(result.stdout);
-}
+let workspace: ChartWorkspace;
+const helm = (args: string[]) => workspace.helm(args);
+const chartDir = (chart: string) => workspace.chartDir(chart);
+const umbrellaDir = () => workspace.umbrellaDir;
+const render = (chart: string, valueFiles: string[], sets: string[] = []) =>
+  workspace.render(chart, valueFiles, { sets, release: RELEASE, namespace: NAMESPACE });
 
 async function valueFilesOf(chart: string): Promise<string[]> {
   const ci = join(ROOT, 'charts', chart, 'ci');
@@ -171,32 +51,16 @@ async function valueFilesOf(chart: string): Promise<string[]> {
   return files.map((file) => join(chartDir(chart), 'ci', file));
 }
 
-const identity = (object: K8sObject) => `${object.kind}/${object.metadata.name}`;
-const labelOf = (object: K8sObject, label: string) => object.metadata.labels?.[label];
-const annotation = (object: K8sObject, key: string) => object.metadata.annotations?.[key];
-const spec = <T>(object: K8sObject) => object.spec as T;
-
-function podSpecOf(object: K8sObject): PodSpec | undefined {
-  if (object.kind === 'Pod') return spec<PodSpec>(object);
-  if (['Deployment', 'StatefulSet', 'Job'].includes(object.kind)) {
-    return spec<{ template: { spec: PodSpec } }>(object).template.spec;
-  }
-  return undefined;
-}
-
-function containersOf(object: K8sObject): Container[] {
-  const pod = podSpecOf(object);
-  return pod ? [...(pod.initContainers ?? []), ...pod.containers] : [];
-}
-
-/** Secret keys a container reads, in order. */
-const secretKeysOf = (container: Container) =>
-  (container.env ?? []).flatMap((env) =>
-    env.valueFrom?.secretKeyRef ? [env.valueFrom.secretKeyRef.key] : [],
-  );
-
-// The value sets: every file the umbrella ships, and each service chart's ci/ files.
-const UMBRELLA_SETS = ['values.yaml', 'values-production.yaml', 'values-minimal.yaml'];
+/**
+ * The value sets: every file the umbrella ships (values-scale.yaml on top of
+ * values-production.yaml, as the docs install it), its ci/ files, and each service chart's.
+ */
+const UMBRELLA_FILES: Record<string, string[]> = {
+  'values.yaml': ['values.yaml'],
+  'values-production.yaml': ['values-production.yaml'],
+  'values-minimal.yaml': ['values-minimal.yaml'],
+  'values-scale.yaml': ['values-production.yaml', 'values-scale.yaml'],
+};
 let umbrellaSets: string[] = [];
 const umbrellaRenders = new Map<string, K8sObject[]>();
 const chartRenders = new Map<string, K8sObject[]>();
@@ -204,7 +68,11 @@ const lints = new Map<string, HelmResult>();
 /** NOTES.txt as `helm install --dry-run=client` prints it (helm template leaves it out). */
 const notes = new Map<string, HelmResult>();
 
-async function installNotes(chart: string, file: string): Promise<HelmResult> {
+const valueArgs = (files: string[]) => files.flatMap((file) => ['-f', file]);
+const umbrellaFiles = (set: string) =>
+  (UMBRELLA_FILES[set] ?? [set]).map((file) => join(umbrellaDir(), file));
+
+async function installNotes(chart: string, files: string[]): Promise<HelmResult> {
   const result = await helm([
     'install',
     RELEASE,
@@ -212,8 +80,7 @@ async function installNotes(chart: string, file: string): Promise<HelmResult> {
     '--namespace',
     NAMESPACE,
     '--dry-run=client',
-    '-f',
-    file,
+    ...valueArgs(files),
   ]);
   return { ...result, stdout: result.stdout.split('\nNOTES:\n')[1] ?? '' };
 }
@@ -225,52 +92,9 @@ const umbrella = (set: string) => {
 };
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'allot-charts-'));
-  // Helm's own cache and config in the temp dir: the test reads no repositories of the user's.
-  helmEnv = {
-    ...process.env,
-    HELM_CACHE_HOME: join(work, 'helm/cache'),
-    HELM_CONFIG_HOME: join(work, 'helm/config'),
-    HELM_DATA_HOME: join(work, 'helm/data'),
-  };
-  const version = await helm(['version', '--short']); // downloads Helm on first use
-  if (!version.ok) throw new Error(`scripts/helm.sh failed: ${version.stderr}`);
-  expect(version.stdout).toMatch(/^v4\./);
-
-  await cp(join(ROOT, 'charts'), join(work, 'charts'), { recursive: true });
-  const built = await Promise.all(
-    Object.keys(SERVICE_CHARTS).map((chart) => helm(['dependency', 'build', chartDir(chart)])),
-  );
-  for (const result of built) if (!result.ok) throw new Error(result.stderr);
-
-  const vendored = join(umbrellaDir(), 'charts');
-  await mkdir(vendored, { recursive: true });
-  for (const chart of ['common', ...Object.keys(SERVICE_CHARTS)]) {
-    await cp(chartDir(chart), join(vendored, chart), { recursive: true });
-  }
-  // PLACEHOLDER for the official NATS chart (see the header comment): not its code.
-  await mkdir(join(vendored, 'nats/templates'), { recursive: true });
-  await writeFile(
-    join(vendored, 'nats/Chart.yaml'),
-    'apiVersion: v2\nname: nats\nversion: 1.0.0\ndescription: test placeholder for the official NATS chart\n',
-  );
-  await writeFile(
-    join(vendored, 'nats/templates/placeholder.yaml'),
-    [
-      'apiVersion: v1',
-      'kind: ConfigMap',
-      'metadata:',
-      '  name: {{ .Release.Name }}-nats-placeholder',
-      '  labels:',
-      '    app.kubernetes.io/name: nats',
-      '    app.kubernetes.io/instance: {{ .Release.Name }}',
-      'data: {}',
-      '',
-    ].join('\n'),
-  );
-
+  workspace = await ChartWorkspace.create();
   umbrellaSets = [
-    ...UMBRELLA_SETS,
+    ...Object.keys(UMBRELLA_FILES),
     ...(await readdir(join(ROOT, 'charts/allot/ci')))
       .filter((f) => f.endsWith('.yaml'))
       .map((f) => `ci/${f}`),
@@ -281,17 +105,17 @@ beforeAll(async () => {
 
   await Promise.all([
     ...umbrellaSets.map(async (set) => {
-      const file = join(umbrellaDir(), set);
-      lints.set(`allot -f ${set}`, await helm(['lint', '--strict', umbrellaDir(), '-f', file]));
-      umbrellaRenders.set(set, await render('allot', [file]));
-      notes.set(set, await installNotes('allot', file));
+      const files = umbrellaFiles(set);
+      lints.set(`allot -f ${set}`, await helm(['lint', '--strict', umbrellaDir(), ...valueArgs(files)]));
+      umbrellaRenders.set(set, await render('allot', files));
+      notes.set(set, await installNotes('allot', files));
     }),
     ...chartSets.flatMap(({ chart, files }) =>
       files.map(async (file) => {
         const set = `${chart} -f ci/${file.split('/').at(-1)}`;
         lints.set(set, await helm(['lint', '--strict', chartDir(chart), '-f', file]));
         chartRenders.set(set, await render(chart, [file]));
-        notes.set(set, await installNotes(chart, file));
+        notes.set(set, await installNotes(chart, [file]));
       }),
     ),
     (async () => lints.set('common', await helm(['lint', '--strict', chartDir('common')])))(),
@@ -299,7 +123,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
+  await workspace?.dispose();
 });
 
 describe('helm lint --strict', () => {
@@ -319,9 +143,7 @@ describe('helm template', () => {
     for (const [set, objects] of all) {
       expect(objects.length, set).toBeGreaterThan(0);
       for (const object of objects) {
-        const model = MODELS[`${object.apiVersion}/${object.kind}`];
-        expect(model, `${set}: unexpected ${object.apiVersion} ${object.kind}`).toBeDefined();
-        expect(() => new model!(object as never).validate(), `${set}: ${identity(object)}`).not.toThrow();
+        expect(schemaError(object), `${set}: ${identity(object)}`).toBe('');
       }
       const names = objects.map(identity);
       expect(new Set(names).size, `${set}: duplicate objects`).toBe(names.length);
@@ -394,21 +216,30 @@ describe('security', () => {
 });
 
 /** What the deploy contract says each Allot process is. */
-const PROCESSES: Record<string, { image: string; args: string[]; secretKeys: string[] }> = {
+const DATA_PLANE_KEYS = ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'];
+/** Read when the Secret has them (optional secretKeyRefs), after the required keys. */
+const REDIS_OPTIONAL_KEYS = ['REDIS_TLS_CA'];
+const PROCESSES: Record<
+  string,
+  { image: string; args: string[]; secretKeys: string[]; optional?: string[] }
+> = {
   'allot-gate': {
     image: 'allot-gate',
     args: ['server.mjs'],
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'],
+    secretKeys: DATA_PLANE_KEYS,
+    optional: REDIS_OPTIONAL_KEYS,
   },
   'allot-credits': {
     image: 'allot-credits',
     args: ['server.mjs'],
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'],
+    secretKeys: DATA_PLANE_KEYS,
+    optional: REDIS_OPTIONAL_KEYS,
   },
   'allot-credits-worker': {
     image: 'allot-credits',
     args: ['worker.mjs'],
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'],
+    secretKeys: DATA_PLANE_KEYS,
+    optional: REDIS_OPTIONAL_KEYS,
   },
   'allot-metering': {
     image: 'allot-metering',
@@ -423,7 +254,8 @@ const PROCESSES: Record<string, { image: string; args: string[]; secretKeys: str
   'allot-governance': {
     image: 'allot-governance',
     args: ['server.mjs'],
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'],
+    secretKeys: DATA_PLANE_KEYS,
+    optional: REDIS_OPTIONAL_KEYS,
   },
   'allot-control-plane': {
     image: 'allot-control-plane',
@@ -433,13 +265,15 @@ const PROCESSES: Record<string, { image: string; args: string[]; secretKeys: str
   'allot-mcp': {
     image: 'allot-mcp',
     args: ['server.mjs'],
-    secretKeys: ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'ALLOT_API_KEY'],
+    secretKeys: DATA_PLANE_KEYS,
+    optional: REDIS_OPTIONAL_KEYS,
   },
   // REDIS_URL optional: see charts/uplink/templates/_helpers.tpl.
   'allot-uplink': {
     image: 'allot-uplink',
     args: ['uplink.mjs'],
-    secretKeys: ['DATABASE_URL', 'NATS_URL', 'ALLOT_UPLINK_PASSWORD', 'REDIS_URL'],
+    secretKeys: ['DATABASE_URL', 'NATS_URL', 'ALLOT_UPLINK_PASSWORD'],
+    optional: ['REDIS_URL', ...REDIS_OPTIONAL_KEYS],
   },
 };
 
@@ -459,7 +293,9 @@ describe('the deploy contract', () => {
       expect(container!.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       expect(container!.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       expect(container!.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
-      expect(secretKeysOf(container!)).toEqual(expected.secretKeys);
+      const refs = secretRefsOf(container!);
+      expect(refs.filter((ref) => !ref.optional).map((ref) => ref.key)).toEqual(expected.secretKeys);
+      expect(refs.filter((ref) => ref.optional).map((ref) => ref.key)).toEqual(expected.optional ?? []);
       expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(10);
       const template = spec<{ template: { metadata: { annotations: Record<string, string> } } }>(deployment);
       expect(template.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
@@ -528,9 +364,7 @@ describe('the deploy contract', () => {
       objects.filter((o) => identity(o) === 'ConfigMap/allot-uplink-env').map((o) => [0, o.data ?? {}]),
     ).get(0);
     expect(env).toMatchObject({ ALLOT_UPLINK_URL: 'tls://hub.example.com:443', ALLOT_UPLINK_USER: 'acme' });
-    const secretRefs = podSpecOf(deployment)!.containers[0]!.env!.flatMap((e) =>
-      e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : [],
-    );
+    const secretRefs = secretRefsOf(podSpecOf(deployment)!.containers[0]!);
     expect(secretRefs).toContainEqual({ name: 'allot-credentials', key: 'ALLOT_UPLINK_PASSWORD' });
     expect(secretRefs).toContainEqual({ name: 'allot-credentials', key: 'REDIS_URL', optional: true });
   });
@@ -645,9 +479,8 @@ describe('production values', () => {
       // Every credential is read from the existing Secret.
       const refs = objects
         .flatMap(containersOf)
-        .flatMap((c) =>
-          (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : [])),
-        );
+        .flatMap(secretRefsOf)
+        .map((ref) => ref.name);
       expect(new Set(refs), set).toEqual(new Set([secret]));
     }
   });
@@ -659,6 +492,184 @@ describe('production values', () => {
       .flatMap(containersOf)
       .map((c) => c.image);
     expect(images).toEqual(expect.arrayContaining(['postgres:15-alpine', 'redis:7-alpine']));
+  });
+});
+
+/** Renders values that must fail; returns Helm's error. */
+async function rejected(chart: string, values: unknown, sets: string[] = []): Promise<string> {
+  const file = await workspace.writeFile(
+    `bad-${Math.random().toString(36).slice(2)}.yaml`,
+    stringify(values),
+  );
+  const args = ['template', RELEASE, chartDir(chart), '-f', file];
+  for (const set of sets) args.push('--set', set);
+  const result = await helm(args);
+  expect(result.ok, `${chart} accepted ${JSON.stringify(values)}`).toBe(false);
+  return result.stderr;
+}
+
+describe('backend modes', () => {
+  const envOf = (objects: K8sObject[], chart: string) =>
+    objects.find((o) => identity(o) === `ConfigMap/allot-${chart}-env`)?.data ?? {};
+
+  it('tell every chart that uses Redis whether it is a Redis Cluster, and every NATS user the stream replicas', () => {
+    const defaults = umbrella('ci/all.yaml');
+    for (const chart of ['gate', 'credits', 'governance', 'mcp', 'uplink']) {
+      expect(envOf(defaults, chart), chart).toMatchObject({ REDIS_CLUSTER: 'false', NATS_REPLICAS: '1' });
+    }
+    expect(envOf(defaults, 'metering')).toMatchObject({ NATS_REPLICAS: '1' });
+    expect(envOf(defaults, 'metering')).not.toHaveProperty('REDIS_CLUSTER');
+    // The control plane talks to its hub, not to JetStream streams of its own.
+    expect(envOf(defaults, 'control-plane')).not.toHaveProperty('NATS_REPLICAS');
+    expect(envOf(defaults, 'control-plane')).not.toHaveProperty('REDIS_CLUSTER');
+
+    const scaled = umbrella('values-scale.yaml');
+    for (const chart of ['gate', 'credits', 'governance', 'mcp']) {
+      expect(envOf(scaled, chart), chart).toMatchObject({ REDIS_CLUSTER: 'true', NATS_REPLICAS: '3' });
+    }
+    expect(envOf(scaled, 'metering')).toMatchObject({ NATS_REPLICAS: '3', METERING_PARTITIONS: '4' });
+  });
+
+  it('open port ranges for a Redis Cluster whose nodes listen on many ports', async () => {
+    const file = await workspace.writeFile(
+      'redis-ranges.yaml',
+      stringify({
+        gate: { networkPolicy: { backends: { redis: { ports: [6379, { port: 11000, endPort: 13047 }] } } } },
+      }),
+    );
+    const objects = await render('allot', [file]);
+    const policy = objects.find((o) => identity(o) === 'NetworkPolicy/allot-gate')!;
+    const ports = spec<{ egress: Array<{ ports: unknown[] }> }>(policy).egress.flatMap((rule) => rule.ports);
+    expect(ports).toEqual(
+      expect.arrayContaining([
+        { port: 6379, protocol: 'TCP' },
+        { port: 11000, endPort: 13047, protocol: 'TCP' },
+      ]),
+    );
+    expect(schemaError(policy)).toBe('');
+  });
+});
+
+describe('scale-out values (values-scale.yaml on values-production.yaml)', () => {
+  const objects = () => umbrella('values-scale.yaml');
+  const deployment = (name: string) => objects().find((o) => identity(o) === `Deployment/${name}`);
+  const envOfDeployment = (name: string) =>
+    Object.fromEntries(
+      (podSpecOf(deployment(name)!)!.containers[0]!.env ?? []).flatMap((e) =>
+        e.value === undefined ? [] : [[e.name, e.value]],
+      ),
+    );
+
+  it('runs the NATS chart as a 3-node JetStream cluster on volumes, one server per zone, fsyncing every write', () => {
+    const nats = natsChartValues(objects());
+    expect(nats).toMatchObject({
+      enabled: true,
+      config: {
+        cluster: { enabled: true, replicas: 3 },
+        jetstream: {
+          enabled: true,
+          fileStore: { enabled: true, pvc: { enabled: true, size: '10Gi' } },
+          merge: { sync_interval: 'always' },
+        },
+      },
+      podTemplate: {
+        topologySpreadConstraints: {
+          'topology.kubernetes.io/zone': { maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' },
+        },
+      },
+      podDisruptionBudget: { enabled: true },
+      global: { nats: { replicas: 3 }, redis: { cluster: true } },
+    });
+  });
+
+  it('brings no database, cache or Secret, and reads every credential from the existing Secret', () => {
+    expect(objects().filter((o) => ['Secret', 'StatefulSet'].includes(o.kind))).toEqual([]);
+    expect(objects().filter((o) => ['postgres', 'redis'].includes(labelOf(o, NAME) ?? ''))).toEqual([]);
+    const refs = new Set(
+      objects()
+        .flatMap(containersOf)
+        .flatMap(secretRefsOf)
+        .map((ref) => ref.name),
+    );
+    expect(refs).toEqual(new Set(['allot-credentials']));
+  });
+
+  it('runs at least three gates under an HPA, spreads every process across zones, and budgets disruptions', () => {
+    const hpa = objects().find((o) => identity(o) === 'HorizontalPodAutoscaler/allot-gate')!;
+    expect(spec<{ minReplicas: number }>(hpa).minReplicas).toBeGreaterThanOrEqual(3);
+    for (const d of objects().filter((o) => o.kind === 'Deployment')) {
+      const spread = podSpecOf(d)!.topologySpreadConstraints ?? [];
+      expect(spread, d.metadata.name).toContainEqual(
+        expect.objectContaining({
+          topologyKey: 'topology.kubernetes.io/zone',
+          labelSelector: { matchLabels: expect.objectContaining({ [COMPONENT]: labelOf(d, COMPONENT) }) },
+        }),
+      );
+      const name = d.metadata.name;
+      const autoscaler = objects().find((o) => identity(o) === `HorizontalPodAutoscaler/${name}`);
+      const fewest = autoscaler
+        ? spec<{ minReplicas: number }>(autoscaler).minReplicas
+        : spec<{ replicas: number }>(d).replicas;
+      const pdb = objects().some((o) => identity(o) === `PodDisruptionBudget/${name}`);
+      expect(pdb, `${name} runs at least ${fewest}`).toBe(fewest > 1);
+    }
+  });
+
+  it('splits the metering partitions between two workers; only the first turns settles into usage', () => {
+    const workers = objects()
+      .filter((o) => o.kind === 'Deployment' && labelOf(o, NAME) === 'metering')
+      .map((o) => o.metadata.name)
+      .sort();
+    expect(workers).toEqual(['allot-metering', 'allot-metering-worker-0', 'allot-metering-worker-1']);
+    expect(envOfDeployment('allot-metering-worker-0')).toMatchObject({
+      METERING_TAKE: '0,1',
+      METERING_SETTLED_USAGE: 'true',
+    });
+    expect(envOfDeployment('allot-metering-worker-1')).toMatchObject({
+      METERING_TAKE: '2,3',
+      METERING_SETTLED_USAGE: 'false',
+    });
+    for (const name of ['allot-metering-worker-0', 'allot-metering-worker-1']) {
+      expect(podSpecOf(deployment(name)!)!.containers[0]!.args).toEqual(['worker.mjs']);
+      for (const kind of ['Service', 'NetworkPolicy', 'ServiceMonitor']) {
+        expect(
+          objects().some((o) => identity(o) === `${kind}/${name}`),
+          `${kind}/${name}`,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('refuses partition sets that leave a partition out, take one twice, or name one that does not exist', async () => {
+    const base = { global: { existingSecret: 'allot' }, devBackends: { postgres: { enabled: false } } };
+    const sets = (partitionSets: string[], more: Record<string, unknown> = {}) => ({
+      ...base,
+      metering: { worker: { partitionSets, ...more } },
+    });
+    const [missing, twice, unknown, both] = await Promise.all([
+      rejected('allot', sets(['0,1', '2'])),
+      rejected('allot', sets(['0,1', '1,2,3'])),
+      rejected('allot', sets(['0,1', '2,3,4'])),
+      rejected('allot', sets(['0,1', '2,3'], { take: '0' })),
+    ]);
+    expect(missing).toMatch(/leave partitions 3 to no worker/);
+    expect(twice).toMatch(/partition 1 is in two of worker.partitionSets/);
+    expect(unknown).toMatch(/names partition 4, but partitions \(METERING_PARTITIONS\) is 4/);
+    expect(both).toMatch(/worker.take .* or worker.partitionSets .*, not both/);
+  });
+
+  it('raises an HPA maximum to its minimum rather than render one the API server refuses', async () => {
+    const file = await workspace.writeFile(
+      'gate-min.yaml',
+      stringify({ gate: { autoscaling: { minReplicas: 12, maxReplicas: 10 } } }),
+    );
+    const hpa = (await render('allot', [file])).find(
+      (o) => identity(o) === 'HorizontalPodAutoscaler/allot-gate',
+    )!;
+    expect(spec<{ minReplicas: number; maxReplicas: number }>(hpa)).toMatchObject({
+      minReplicas: 12,
+      maxReplicas: 12,
+    });
   });
 });
 
@@ -746,6 +757,7 @@ describe('migrations', () => {
       'values-production.yaml': 'pre-install,pre-upgrade',
       'ci/data-plane-with-uplink.yaml': 'pre-install,pre-upgrade',
       'ci/control-plane-production.yaml': 'pre-install,pre-upgrade',
+      'values-scale.yaml': 'pre-install,pre-upgrade',
       'values.yaml': 'post-install,pre-upgrade',
       'ci/all.yaml': 'post-install,pre-upgrade',
     };
@@ -903,22 +915,16 @@ describe('NOTES.txt', () => {
     const production = notes.get('values-production.yaml')!.stdout;
     expect(production).toContain('get secret allot-credentials');
     expect(production).not.toMatch(/WARNING|Development backends/);
+    const scaled = notes.get('values-scale.yaml')!.stdout;
+    expect(scaled).toContain('a JetStream cluster of 3 servers');
+    expect(scaled).toContain('streams and buckets with 3 replicas each');
+    expect(scaled).not.toMatch(/WARNING|Development backends/);
     expect(notes.get('ci/control-plane-only.yaml')!.stdout).toMatch(/web UI/);
     expect(notes.get('ci/metering-only.yaml')!.stdout).not.toContain('/v1/decisions');
   });
 });
 
 describe('values.schema.json', () => {
-  async function rejected(chart: string, values: unknown, sets: string[] = []): Promise<string> {
-    const file = join(work, `bad-${Math.random().toString(36).slice(2)}.yaml`);
-    await writeFile(file, stringify(values));
-    const args = ['template', RELEASE, chartDir(chart), '-f', file];
-    for (const set of sets) args.push('--set', set);
-    const result = await helm(args);
-    expect(result.ok, `${chart} accepted ${JSON.stringify(values)}`).toBe(false);
-    return result.stderr;
-  }
-
   it('rejects bad values in the umbrella and in the service charts', async () => {
     const [replicas, unknownKey, logLevel, uplinkUrl, devSecretKey, credits, pdb] = await Promise.all([
       rejected('allot', { gate: { replicaCount: 'two' } }),

@@ -1,4 +1,8 @@
-{{/* HorizontalPodAutoscaler (autoscaling/v2) of one process, when enabled and allowed (process context). */}}
+{{/*
+HorizontalPodAutoscaler (autoscaling/v2) of one process, when enabled and allowed (process
+context). maxReplicas is raised to minReplicas when below it, so that raising the minimum alone
+(as the CDKTF stacks do for a replica count) never renders an HPA the API server refuses.
+*/}}
 {{- define "allot-common.hpa" -}}
 {{- if include "allot-common.autoscaled" . -}}
 {{- $ctx := .ctx -}}
@@ -16,7 +20,7 @@ spec:
     kind: Deployment
     name: {{ .name }}
   minReplicas: {{ $a.minReplicas }}
-  maxReplicas: {{ $a.maxReplicas }}
+  maxReplicas: {{ max (int $a.minReplicas) (int $a.maxReplicas) }}
   metrics:
     {{- with $a.targetCPUUtilizationPercentage }}
     - type: Resource

@@ -3,7 +3,8 @@ NetworkPolicy of one process (process context). Ingress: port http only, from th
 pods, from the namespace when networkPolicy.allowSameNamespace, and from networkPolicy.ingressFrom
 (NetworkPolicyPeers, e.g. an ingress controller's or Prometheus's namespace). Egress: DNS, the
 backends the chart names in spec.backends (postgres 5432, redis 6379, nats 4222, the hub, the
-API for mcp: ports from networkPolicy.backends), and
+API for mcp: ports from networkPolicy.backends, each a port or a range {port, endPort}, as a
+Redis Cluster's nodes may need), and
 networkPolicy.extraEgress. A backend's `to` is a list of peers; empty means any destination on
 that port, because managed databases live outside the cluster.
 */}}
@@ -55,8 +56,14 @@ spec:
     {{- $rule := index $np.backends $backend }}
     - ports:
         {{- range $rule.ports }}
+        {{- if kindIs "map" . }}
+        - port: {{ .port }}
+          endPort: {{ .endPort }}
+          protocol: TCP
+        {{- else }}
         - port: {{ . }}
           protocol: TCP
+        {{- end }}
         {{- end }}
       {{- with $rule.to }}
       to:

@@ -2,8 +2,9 @@
 {{- define "uplink.spec" -}}
 secretKeys: [DATABASE_URL, NATS_URL, ALLOT_UPLINK_PASSWORD]
 # Not in the deploy contract's uplink keys, but services/allot/src/uplink-main.ts reads it
-# (grants that come down go through the credits engine): passed on when the Secret has it.
-optionalSecretKeys: [REDIS_URL]
+# (grants that come down go through the credits engine): passed on when the Secret has it, with
+# the CA of a rediss:// server that Node's CAs do not cover (Memorystore's).
+optionalSecretKeys: [REDIS_URL, REDIS_TLS_CA]
 backends: [postgres, redis, nats, hub]
 # Nothing inbound: the uplink only dials out (networkPolicy.ingressFrom may admit Prometheus).
 ingressFromRelease: false

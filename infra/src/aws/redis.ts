@@ -7,7 +7,10 @@ import type { AwsNetwork } from './network.ts';
 import { privateSecurityGroup } from './security-group.ts';
 
 const DEFAULT_NODE_TYPE = 'cache.m7g.large';
+/** Every node listens here, in either mode: the chart's NetworkPolicy default. */
 const PORT = 6379;
+/** The engine below is Redis 7: its cluster-mode parameter group. */
+const CLUSTER_PARAMETER_GROUP = 'default.redis7.cluster.on';
 
 export interface AwsRedisProps {
   readonly name: string;
@@ -20,12 +23,17 @@ export interface AwsRedisProps {
 /**
  * ElastiCache Redis (a replication group) in the private subnets: encrypted at rest with the
  * stack's KMS key and in transit (TLS required), an AUTH token, reachable only from the cluster.
- * The gate's hot state can be rebuilt from Postgres, so daily snapshots are enough.
+ * In cluster mode the key space is sharded over `shards` node groups of a primary and
+ * `replicasPerShard` replicas each, with automatic failover; the services reach it through its
+ * configuration endpoint. The gate's hot state can be rebuilt from Postgres, so daily snapshots
+ * are enough.
  */
 export class AwsRedis extends Construct {
   readonly group: ElasticacheReplicationGroup;
-  /** `REDIS_URL` for the services. */
+  /** `REDIS_URL` for the services: the primary endpoint, or in cluster mode the configuration endpoint. */
   readonly url: string;
+  /** The host in `url`. */
+  readonly host: string;
 
   constructor(scope: Construct, id: string, props: AwsRedisProps) {
     super(scope, id);
@@ -48,9 +56,21 @@ export class AwsRedis extends Construct {
       engineVersion: '7.1',
       nodeType: redis.instanceType ?? DEFAULT_NODE_TYPE,
       port: PORT,
-      numCacheClusters: redis.highAvailability ? 2 : 1,
-      automaticFailoverEnabled: redis.highAvailability,
-      multiAzEnabled: redis.highAvailability,
+      ...(redis.mode === 'cluster'
+        ? {
+            clusterMode: 'enabled',
+            parameterGroupName: CLUSTER_PARAMETER_GROUP,
+            numNodeGroups: redis.shards,
+            replicasPerNodeGroup: redis.replicasPerShard,
+            // Required with cluster mode enabled; a shard's replica takes over from its primary.
+            automaticFailoverEnabled: true,
+            multiAzEnabled: redis.replicasPerShard > 0,
+          }
+        : {
+            numCacheClusters: redis.highAvailability ? 2 : 1,
+            automaticFailoverEnabled: redis.highAvailability,
+            multiAzEnabled: redis.highAvailability,
+          }),
       subnetGroupName: subnets.name,
       securityGroupIds: [securityGroup.id],
       atRestEncryptionEnabled: 'true',
@@ -61,7 +81,9 @@ export class AwsRedis extends Construct {
       snapshotRetentionLimit: 1,
       autoMinorVersionUpgrade: 'true',
     });
+    this.host =
+      redis.mode === 'cluster' ? this.group.configurationEndpointAddress : this.group.primaryEndpointAddress;
     // ElastiCache's certificates chain to a public CA, so rediss:// verifies them as is.
-    this.url = `rediss://:${token.result}@${this.group.primaryEndpointAddress}:${PORT}`;
+    this.url = `rediss://:${token.result}@${this.host}:${PORT}`;
   }
 }

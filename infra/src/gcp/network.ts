@@ -10,6 +10,7 @@ import { cidrSubnet, type NetworkConfig } from '../config.ts';
 
 export interface GcpNetworkProps {
   readonly name: string;
+  readonly project: string;
   readonly region: string;
   readonly network: NetworkConfig;
 }
@@ -25,6 +26,8 @@ export class GcpNetwork extends Construct {
   /** The network's `projects/…/global/networks/…` id, as Cloud SQL and Memorystore want it. */
   readonly networkId: string;
   readonly subnetwork: string;
+  /** The subnetwork's `projects/…/regions/…/subnetworks/…` id, as a service connection policy wants it. */
+  readonly subnetworkId: string;
   readonly podsRangeName: string;
   readonly servicesRangeName: string;
   /** Cloud SQL and Memorystore wait for the peering to exist. */
@@ -37,6 +40,7 @@ export class GcpNetwork extends Construct {
       this.network = network.networkId;
       this.networkId = network.networkId;
       this.subnetwork = network.subnetIds[0] ?? '';
+      this.subnetworkId = subnetworkId(this.subnetwork, props.project, props.region);
       this.podsRangeName = network.podsRangeName;
       this.servicesRangeName = network.servicesRangeName;
       if (network.privateServiceAccess === 'create')
@@ -77,6 +81,7 @@ export class GcpNetwork extends Construct {
     this.network = vpc.name;
     this.networkId = vpc.id;
     this.subnetwork = subnetwork.name;
+    this.subnetworkId = subnetwork.id;
     this.podsRangeName = 'pods';
     this.servicesRangeName = 'services';
     this.privateServiceAccess.push(this.#peering(name, vpc.id));
@@ -97,4 +102,10 @@ export class GcpNetwork extends Construct {
       reservedPeeringRanges: [range.name],
     });
   }
+}
+
+/** A subnetwork given by name, id or self link, as its `projects/…/regions/…/subnetworks/…` id. */
+function subnetworkId(subnetwork: string, project: string, region: string): string {
+  const id = subnetwork.replace(/^https:\/\/www\.googleapis\.com\/compute\/v1\//, '');
+  return id.includes('/') ? id : `projects/${project}/regions/${region}/subnetworks/${id}`;
 }

@@ -90,7 +90,7 @@ export class AwsDataPlaneStack extends TerraformStack implements DataPlane {
     });
     this.clusterName = cluster.name;
     this.databaseHost = postgres?.instance.address;
-    this.redisHost = redis?.group.primaryEndpointAddress;
+    this.redisHost = redis?.host;
     dataPlaneOutputs(this, this, credentials);
     new TerraformOutput(this, 'secret_arn', { value: this.secretArn });
   }

@@ -4,6 +4,8 @@ import {
   type ControlPlaneConfig,
   type DataPlaneConfig,
   type DeploymentConfig,
+  IN_CLUSTER_NATS_SERVERS,
+  natsReplicas,
   type ScaledComponent,
   usesRedis,
 } from '../config.ts';
@@ -18,15 +20,27 @@ export type ChartValues = Record<string, unknown>;
 /** The charts whose processes are a server and a worker, each with its own `replicaCount`. */
 const SERVER_AND_WORKER: readonly Component[] = ['credits', 'metering'];
 
+/** A NetworkPolicy port: one port, or a range (`endPort` inclusive). */
+export type PolicyPort = number | { readonly port: number; readonly endPort: number };
+
 export interface CloudChartSettings {
-  /** The port of the managed Redis when it is not 6379 (Memorystore serves TLS on 6378); the NetworkPolicies must allow it. */
-  readonly redisPort?: number;
+  /**
+   * The ports of the managed Redis when they are not 6379 (Memorystore serves TLS on 6378, and
+   * Memorystore for Redis Cluster also 11000-13047); the NetworkPolicies must allow them.
+   */
+  readonly redisPorts?: readonly PolicyPort[];
 }
 
 /** Every component appears with `enabled` set, so the chart's defaults never switch one on unasked. */
 export function dataPlaneValues(config: DataPlaneConfig, cloud: CloudChartSettings = {}): ChartValues {
   const values: ChartValues = {
-    global: { ...globalValues(config), tenant: config.tenant },
+    global: {
+      ...globalValues(config),
+      tenant: config.tenant,
+      // REDIS_CLUSTER and NATS_REPLICAS of every chart that uses Redis or NATS.
+      redis: { cluster: config.redis.mode === 'cluster' },
+      nats: { replicas: natsReplicas(config.nats) },
+    },
     devBackends: { postgres: { enabled: false }, redis: { enabled: false } },
     nats: config.nats.mode === 'in-cluster' ? clusteredNats(config.nats.storageGb) : { enabled: false },
     controlPlane: { enabled: false },
@@ -50,15 +64,21 @@ function componentValues(
     // The password is ALLOT_UPLINK_PASSWORD in the Secret; the uplink always runs one replica.
     if (config.uplink) Object.assign(values, { url: config.uplink.url, user: config.uplink.user });
   } else if (replicas !== undefined) {
+    // Under an HPA (the gate's and the metering server's by default) its minimum is what holds.
+    const process = { replicaCount: replicas, autoscaling: { minReplicas: replicas } };
     Object.assign(
       values,
-      SERVER_AND_WORKER.includes(component)
-        ? { server: { replicaCount: replicas }, worker: { replicaCount: replicas } }
-        : { replicaCount: replicas },
+      SERVER_AND_WORKER.includes(component) ? { server: process, worker: process } : process,
     );
   }
-  if (usesRedis(component) && cloud.redisPort !== undefined) {
-    values.networkPolicy = { backends: { redis: { ports: [cloud.redisPort] } } };
+  if (component === 'mcp') {
+    // The chart points the tools at this release's Services; empty falls back to the gate
+    // (ALLOT_GATE_URL) instead of a Service this data plane does not have.
+    if (!config.components.credits) values.creditsUrl = '';
+    if (!config.components.metering) values.meteringUrl = '';
+  }
+  if (usesRedis(component) && cloud.redisPorts !== undefined) {
+    values.networkPolicy = { backends: { redis: { ports: [...cloud.redisPorts] } } };
   }
   return values;
 }
@@ -88,17 +108,30 @@ export function inClusterNatsUrl(config: DeploymentConfig): string {
   return `nats://${service}.${config.namespace}.svc.cluster.local:4222`;
 }
 
-/** The official NATS chart: three servers in a cluster, JetStream on a volume each (streams can be R3). */
+/**
+ * The official NATS chart as a JetStream cluster: three servers, one per zone, JetStream on a
+ * volume each, so streams and buckets can be R3 (the services' NATS_REPLICAS). Each write is
+ * fsynced before it is acknowledged (`sync_interval: always`, nats-server 2.10 or later, as the
+ * chart runs): the Jepsen analysis of NATS 2.12 lost acknowledged writes under the default
+ * two-minute interval when the nodes lost power together.
+ */
 function clusteredNats(storageGb: number): ChartValues {
   return {
     enabled: true,
     config: {
-      cluster: { enabled: true, replicas: 3 },
+      cluster: { enabled: true, replicas: IN_CLUSTER_NATS_SERVERS },
       jetstream: {
         enabled: true,
         fileStore: { enabled: true, pvc: { enabled: true, size: `${storageGb}Gi` } },
+        merge: { sync_interval: 'always' },
       },
     },
+    podTemplate: {
+      topologySpreadConstraints: {
+        'topology.kubernetes.io/zone': { maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' },
+      },
+    },
+    podDisruptionBudget: { enabled: true },
   };
 }
 
@@ -126,11 +159,13 @@ function hubNats(config: ControlPlaneConfig, user: string): ChartValues {
 }
 
 function globalValues(config: DeploymentConfig): ChartValues {
+  const registry = config.image.registry;
   return {
     existingSecret: config.secretName,
     allowDevSecret: false,
     devSecret: null,
-    ...(config.image.registry === undefined ? {} : { imageRegistry: config.image.registry }),
+    // The Allot charts read global.imageRegistry, the NATS chart global.image.registry.
+    ...(registry === undefined ? {} : { imageRegistry: registry, image: { registry } }),
   };
 }
 

@@ -49,6 +49,7 @@ export class GcpControlPlaneStack extends TerraformStack implements ControlPlane
 
     const network = new GcpNetwork(this, 'network', {
       name: config.name,
+      project: config.project,
       region: config.region,
       network: config.network,
     });

@@ -6,7 +6,7 @@ import { type DataPlaneConfig, type GcpSettings, needsPostgres, needsRedis } fro
 import { GcpCluster } from '../gcp/cluster.ts';
 import { GcpNetwork } from '../gcp/network.ts';
 import { GcpPostgres } from '../gcp/postgres.ts';
-import { GcpRedis, MEMORYSTORE_TLS_PORT } from '../gcp/redis.ts';
+import { gcpRedis } from '../gcp/redis.ts';
 import { connectionSecret } from '../gcp/secret.ts';
 import { AllotRelease, allotNamespace, clusterProviders } from './allot-release.ts';
 import { dataPlaneValues } from './chart-values.ts';
@@ -15,8 +15,9 @@ import { stateBackend } from './state.ts';
 
 /**
  * A tenant's data plane on GCP: VPC network with Cloud NAT (or an existing one), private GKE (or
- * an existing cluster), Cloud SQL PostgreSQL and Memorystore Redis when the enabled components
- * need them, the connection secret in Secret Manager and in Kubernetes, and the umbrella chart.
+ * an existing cluster), Cloud SQL PostgreSQL and Memorystore Redis (an instance, or Memorystore
+ * for Redis Cluster) when the enabled components need them, the connection secret in Secret
+ * Manager and in Kubernetes, and the umbrella chart.
  */
 export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
   readonly config: DataPlaneConfig;
@@ -41,6 +42,7 @@ export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
 
     const network = new GcpNetwork(this, 'network', {
       name: config.name,
+      project: config.project,
       region: config.region,
       network: config.network,
     });
@@ -62,11 +64,12 @@ export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
         })
       : undefined;
     const redis = needsRedis(config.components)
-      ? new GcpRedis(this, 'redis', {
+      ? gcpRedis(this, 'redis', {
           name: config.name,
           region: config.region,
           redis: config.redis,
           network,
+          deletionProtection: config.deletionProtection,
         })
       : undefined;
 
@@ -74,7 +77,7 @@ export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
     const secret = dataPlaneSecret(credentials, {
       databaseUrl: postgres?.url,
       redisUrl: redis?.url,
-      // Memorystore's TLS certificate chains to a per-instance CA; a client must be given it to verify.
+      // Memorystore's TLS certificate chains to a per-instance CA; the services verify with it.
       ...(redis ? { extra: { REDIS_TLS_CA: redis.caCertificate } } : {}),
     });
     this.secretId = connectionSecret(this, {
@@ -88,16 +91,16 @@ export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
       providers,
       namespace: allotNamespace(this, config, providers.kubernetes),
       secret,
-      values: dataPlaneValues(config, { redisPort: MEMORYSTORE_TLS_PORT }),
+      values: dataPlaneValues(config, redis ? { redisPorts: redis.ports } : {}),
       dependsOn: [
         ...cluster.ready,
         ...(postgres ? [postgres.instance] : []),
-        ...(redis ? [redis.instance] : []),
+        ...(redis ? [redis.resource] : []),
       ],
     });
     this.clusterName = cluster.name;
     this.databaseHost = postgres?.instance.privateIpAddress;
-    this.redisHost = redis?.instance.host;
+    this.redisHost = redis?.host;
     dataPlaneOutputs(this, this, credentials);
     new TerraformOutput(this, 'secret_id', { value: this.secretId });
   }

@@ -12,13 +12,14 @@
  * requests spread over both, a reservation often settled by the other gate than its own.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type HotScript, hotKey, RedisHotState } from '@allot/kit/hot';
+import { RedisHotState } from '@allot/kit/hot';
 import { until } from '@allot/kit/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StreamLedgerView } from '../services/credits/src/store/ledger-view.ts';
 import type { GateService } from '../services/gate/src/service.ts';
 import { type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
 import { sharedClusters, stopSharedClusters } from './support/clusters.ts';
+import { limitSampler } from './support/limit-sampler.ts';
 
 type Topology = 'real' | 'embedded' | 'cluster';
 
@@ -56,13 +57,6 @@ async function openTopology(topology: Topology): Promise<Opened> {
 const AGENTS = 200;
 const ROUNDS = 9;
 const ONE = 1_000_000n;
-const RS = '\u001e';
-
-/** The customer's governance counters and the credit pool, read in one atomic script. */
-const sample: HotScript = {
-  name: 'test.gate.sample',
-  lua: `return { redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]) }`,
-};
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -111,39 +105,16 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
     await waitAll();
 
     const teamLimit = BigInt(team) * ONE;
-    const violations: string[] = [];
-    let samples = 0;
-    const keys = [
-      hotKey(rig.tenant, 'acme', 'gov', 'counters'),
-      hotKey(rig.tenant, 'acme', 'credits', 'pool', 'credits/'),
-    ];
-    const check = async () => {
-      const [counters, poolFlat] = (await rig.hot.run(sample, keys, [])) as [string[], string[]];
-      samples++;
-      const fields = new Map<string, bigint>();
-      for (let i = 0; i + 1 < counters.length; i += 2) fields.set(counters[i]!, BigInt(counters[i + 1]!));
-      const get = (cid: string, f: string) => fields.get(`${cid}${RS}${f}`) ?? 0n;
-      if (get('team', 'u') + get('team', 'h') > teamLimit) {
-        violations.push(`team: used ${get('team', 'u')} + held ${get('team', 'h')} > ${teamLimit}`);
-      }
-      for (let i = 0; i < AGENTS; i++) {
-        const agent = `per-agent\u001fagent=a${i}`;
-        if (get(agent, 'u') + get(agent, 'h') > 3n * ONE) violations.push(`a${i}: over its budget`);
-        if (get(`in-flight\u001fagent=a${i}`, 'h') > 2n * ONE)
-          violations.push(`a${i}: more than 2 in flight`);
-      }
-      let remaining = 0n;
-      let held = 0n;
-      for (let i = 0; i + 1 < poolFlat.length; i += 2) {
-        if (poolFlat[i]!.startsWith('r:')) {
-          const r = BigInt(poolFlat[i + 1]!);
-          if (r < 0n) violations.push(`grant ${poolFlat[i]} below zero`);
-          remaining += r;
-        }
-        if (poolFlat[i] === 'held') held = BigInt(poolFlat[i + 1]!);
-      }
-      if (pool - remaining + held > pool) violations.push(`pool: debits + holds > granted`);
-    };
+    const sampler = limitSampler(rig.hot, {
+      tenant: rig.tenant,
+      customer: 'acme',
+      agents: AGENTS,
+      team: { id: 'team', limit: teamLimit },
+      perAgent: { id: 'per-agent', limit: 3n * ONE },
+      inFlight: { id: 'in-flight', limit: 2n * ONE },
+      pool,
+    });
+    const check = () => sampler.check();
 
     let told = 0n;
     let allowed = 0;
@@ -176,7 +147,7 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
       told += BigInt(Math.round(Number(s.settled) * 1_000_000));
     };
     let running = true;
-    const sampler = (async () => {
+    const sampling = (async () => {
       while (running) {
         await check();
         await sleep(5);
@@ -190,10 +161,10 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
       }),
     );
     running = false;
-    await sampler;
+    await sampling;
     await check();
-    expect(violations).toEqual([]);
-    expect(samples).toBeGreaterThan(3);
+    expect(sampler.violations).toEqual([]);
+    expect(sampler.samples).toBeGreaterThan(3);
     expect(allowed).toBeGreaterThan(300);
     expect(reasons.get('concurrency_limited') ?? 0).toBeGreaterThan(0);
     expect(denied).toBeGreaterThan(0);
@@ -206,8 +177,7 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
     );
     expect(BigInt(rows[0]?.debited ?? '0')).toBe(told);
     // And the team's usage in PostgreSQL is what the hot state counted, within its limit.
-    const [counters] = (await rig.hot.run(sample, keys, [])) as [string[], string[]];
-    const teamUsed = BigInt(counters[counters.indexOf(`team${RS}u`) + 1] ?? '0');
+    const teamUsed = await sampler.teamUsed();
     await until('the usage table', async () => {
       const { rows: usage } = await rig.sql.query<{ used: string }>(
         `SELECT sum(used) AS used FROM governance.usage WHERE tenant = $1 AND counter_id = 'team'`,
@@ -217,7 +187,7 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
     });
     expect(teamUsed).toBeLessThanOrEqual(teamLimit);
     console.info(
-      `${backend} (${gates.length} gate${gates.length > 1 ? 's' : ''}): ${allowed} allowed, ${denied} denied ${JSON.stringify(Object.fromEntries(reasons))}, settled ${told} micro, team used ${teamUsed}, ${samples} samples`,
+      `${backend} (${gates.length} gate${gates.length > 1 ? 's' : ''}): ${allowed} allowed, ${denied} denied ${JSON.stringify(Object.fromEntries(reasons))}, settled ${told} micro, team used ${teamUsed}, ${sampler.samples} samples`,
     );
   });
 });

@@ -14,149 +14,52 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAmount } from '@allot/contracts/amount';
-import { freshPgDatabase } from '@allot/kit/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NatsCluster, RedisCluster } from './support/clusters.ts';
-import { freePort, type Spawned, spawnEntry, stopAll, waitReady } from './support/servers.ts';
+import { call, type ScaleTopology, startScaleTopology } from './support/scale-topology.ts';
 
-const KEY = 'scale-out-faults-key-0123456789';
 const CUSTOMER = 'acme';
 const GRANTED = '5000';
 const AGENTS = 24;
 const EVENT_CLIENTS = 3;
 
-interface Service {
-  name: string;
-  url: string;
-  proc: Spawned;
-}
-
-async function call(url: string, method: string, path: string, body?: unknown, type = 'application/json') {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': type }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
 describe('scale-out under node loss (Redis Cluster, NATS cluster, PostgreSQL)', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  afterAll(async () => {
-    await stopAll();
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  });
+  let topology: ScaleTopology | undefined;
+  afterAll(() => topology?.close());
 
   it('loses no acknowledged settle or event and counts nothing twice when a Redis primary and a NATS server die', async () => {
-    const [db, redis, nats] = await Promise.all([
-      freshPgDatabase(),
-      RedisCluster.start(),
-      NatsCluster.start(),
-    ]);
-    cleanups.push(
-      () => db.drop(),
-      () => redis.stop(),
-      () => nats.stop(),
+    topology = await startScaleTopology({ metering: true });
+    const { db, redis, nats, gates, configure } = topology;
+    const metering = topology.metering!;
+    await configure('/v1/features/llm', { name: 'LLM', type: 'metered' });
+    await configure('/v1/plans/p', {
+      name: 'P',
+      entitlements: [{ feature: 'llm' }],
+      creditRates: [{ feature: 'llm', creditType: 'credits', rate: '0.001' }],
+    });
+    await configure(`/v1/customers/${CUSTOMER}`, { name: 'Acme' });
+    await configure(`/v1/customers/${CUSTOMER}/subscription`, { plan: 'p' });
+    await configure('/v1/budgets/team', {
+      customerId: CUSTOMER,
+      scope: { team: 't1' },
+      metric: 'credits',
+      period: 'month',
+      limit: '100000',
+      mode: 'hard',
+      kind: 'budget',
+      alerts: [],
+    });
+    await configure(
+      `/v1/customers/${CUSTOMER}/grants`,
+      { creditType: 'credits', amount: GRANTED, category: 'paid', idempotencyKey: 'scale-grant' },
+      topology.credits,
     );
-    const backends = {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      REDIS_CLUSTER: 'true',
-      NATS_URL: nats.url,
-      NATS_REPLICAS: '3',
-      ALLOT_API_KEY: KEY,
-    };
-    const start = async (name: string, entry: string, env: Record<string, string> = {}): Promise<Service> => {
-      const port = await freePort();
-      const proc = spawnEntry(name, entry, { ...backends, PORT: String(port), ...env });
-      const url = `http://127.0.0.1:${port}`;
-      await waitReady(url, proc);
-      return { name, url, proc };
-    };
-    // The credits process first: it creates the hot-path stream the gates publish to.
-    const credits = await start('credits', 'services/credits/src/server.ts');
-    const gates = await Promise.all([
-      start('gate-a', 'services/gate/src/server.ts'),
-      start('gate-b', 'services/gate/src/server.ts'),
-    ]);
-    const metering = await start('metering', 'services/metering/src/server.ts', { METERING_WORKER: 'false' });
-    const workers = [
-      spawnEntry('metering-worker-0', 'services/metering/src/worker/main.ts', {
-        ...backends,
-        LOG_LEVEL: 'info',
-        METERING_TAKE: '0,1',
-        METERING_ACK_WAIT_MS: '3000',
-      }),
-      spawnEntry('metering-worker-1', 'services/metering/src/worker/main.ts', {
-        ...backends,
-        LOG_LEVEL: 'info',
-        METERING_TAKE: '2,3',
-        METERING_SETTLED_USAGE: 'false',
-        METERING_ACK_WAIT_MS: '3000',
-      }),
-    ];
-    await Promise.all(workers.map((w) => w.waitFor('metering worker started', 30_000)));
-
-    const gate = gates[0]!.url;
-    const ok = async (p: Promise<{ status: number; body: Record<string, unknown> }>) => {
-      const res = await p;
-      expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
-    };
-    await ok(call(gate, 'PUT', '/v1/features/llm', { name: 'LLM', type: 'metered' }));
-    await ok(
-      call(gate, 'PUT', '/v1/plans/p', {
-        name: 'P',
-        entitlements: [{ feature: 'llm' }],
-        creditRates: [{ feature: 'llm', creditType: 'credits', rate: '0.001' }],
-      }),
-    );
-    await ok(call(gate, 'PUT', `/v1/customers/${CUSTOMER}`, { name: 'Acme' }));
-    await ok(call(gate, 'PUT', `/v1/customers/${CUSTOMER}/subscription`, { plan: 'p' }));
-    await ok(
-      call(gate, 'PUT', '/v1/budgets/team', {
-        customerId: CUSTOMER,
-        scope: { team: 't1' },
-        metric: 'credits',
-        period: 'month',
-        limit: '100000',
-        mode: 'hard',
-        kind: 'budget',
-        alerts: [],
-      }),
-    );
-    await ok(
-      call(credits.url, 'POST', `/v1/customers/${CUSTOMER}/grants`, {
-        creditType: 'credits',
-        amount: GRANTED,
-        category: 'paid',
-        idempotencyKey: 'scale-grant',
-      }),
-    );
-    await ok(
-      call(metering.url, 'PUT', '/v1/meters/tokens', {
-        eventType: 'llm',
-        aggregation: 'SUM',
-        valueProperty: '$.tokens',
-      }),
+    await configure(
+      '/v1/meters/tokens',
+      { eventType: 'llm', aggregation: 'SUM', valueProperty: '$.tokens' },
+      metering,
     );
     // Both gates have the configuration before the agents start.
-    for (const g of gates) {
-      for (let tries = 0; ; tries++) {
-        const d = await call(g.url, 'POST', '/v1/decisions', {
-          customerId: CUSTOMER,
-          feature: 'llm',
-          units: 1,
-        });
-        if (d.body.decision === 'allow') {
-          await call(g.url, 'POST', `/v1/reservations/${d.body.reservationId}/release`);
-          break;
-        }
-        if (tries > 100) throw new Error(`${g.name} never allowed: ${JSON.stringify(d.body)}`);
-        await sleep(100);
-      }
-    }
+    await topology.waitAllowed(CUSTOMER, 'llm');
 
     let running = true;
     const settledTold = new Map<string, bigint>();

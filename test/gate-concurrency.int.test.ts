@@ -19,6 +19,7 @@ import { StreamLedgerView } from '../services/credits/src/store/ledger-view.ts';
 import type { GateService } from '../services/gate/src/service.ts';
 import { type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
 import { sharedClusters, stopSharedClusters } from './support/clusters.ts';
+import { mulberry32 } from './support/credits-workload.ts';
 import { limitSampler } from './support/limit-sampler.ts';
 
 type Topology = 'real' | 'embedded' | 'cluster';
@@ -57,17 +58,6 @@ async function openTopology(topology: Topology): Promise<Opened> {
 const AGENTS = 200;
 const ROUNDS = 9;
 const ONE = 1_000_000n;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on %s', (backend) => {
   let opened: Opened;
@@ -114,8 +104,6 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
       inFlight: { id: 'in-flight', limit: 2n * ONE },
       pool,
     });
-    const check = () => sampler.check();
-
     let told = 0n;
     let allowed = 0;
     let denied = 0;
@@ -146,13 +134,7 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
       const s = await next().settle(rig.tenant, d.reservationId!, { units: String(actual) });
       told += BigInt(Math.round(Number(s.settled) * 1_000_000));
     };
-    let running = true;
-    const sampling = (async () => {
-      while (running) {
-        await check();
-        await sleep(5);
-      }
-    })();
+    const stopSampling = sampler.start();
     await Promise.all(
       Array.from({ length: AGENTS }, async (_, agent) => {
         // Three requests at a time per agent, so the concurrency limit of 2 is tested.
@@ -160,9 +142,8 @@ describe.each<Topology>(['real', 'embedded', 'cluster'])('200 parallel agents on
           await Promise.all([one(agent), one(agent), one(agent)]);
       }),
     );
-    running = false;
-    await sampling;
-    await check();
+    await stopSampling();
+    await sampler.check();
     expect(sampler.violations).toEqual([]);
     expect(sampler.samples).toBeGreaterThan(3);
     expect(allowed).toBeGreaterThan(300);

@@ -3,7 +3,7 @@
  * its credit pool, read by one script (so one consistent cut, even on a Redis Cluster: both
  * keys carry the customer's hash tag), checked against the hard limits the tests configure.
  */
-import { type HotScript, type HotState, hotKey } from '@allot/kit/hot';
+import { HotReplyError, type HotScript, type HotState, hotKey } from '@allot/kit/hot';
 
 const RS = '\u001e';
 const US = '\u001f';
@@ -30,8 +30,15 @@ export interface AgentLimits {
 export interface LimitSampler {
   /** Reads once and records any limit passed. */
   check(): Promise<void>;
+  /**
+   * Samples every few milliseconds until the returned function is called (it resolves once the
+   * last sample is in). A read that times out on a loaded machine is skipped, not a violation.
+   */
+  start(): () => Promise<void>;
   readonly violations: string[];
   readonly samples: number;
+  /** Reads that did not answer in time. */
+  readonly skipped: number;
   /** The team's used amount as the hot state counts it now. */
   teamUsed(): Promise<bigint>;
 }
@@ -43,6 +50,7 @@ export function limitSampler(hot: HotState, limits: AgentLimits): LimitSampler {
   ];
   const violations: string[] = [];
   let samples = 0;
+  let skipped = 0;
   const read = async () => {
     const [counters, pool] = (await hot.run(sample, keys, [])) as [string[], string[]];
     const fields = new Map<string, bigint>();
@@ -53,6 +61,25 @@ export function limitSampler(hot: HotState, limits: AgentLimits): LimitSampler {
     violations,
     get samples() {
       return samples;
+    },
+    get skipped() {
+      return skipped;
+    },
+    start() {
+      let running = true;
+      const loop = (async () => {
+        while (running) {
+          await this.check().catch((error: unknown) => {
+            if (error instanceof HotReplyError) throw error;
+            skipped++;
+          });
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+      return async () => {
+        running = false;
+        await loop;
+      };
     },
     async check() {
       const { get, pool } = await read();

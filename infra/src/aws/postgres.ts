@@ -4,12 +4,11 @@ import { DbSubnetGroup } from '@cdktf/provider-aws/lib/db-subnet-group/index.js'
 import { Construct } from 'constructs';
 import type { DatabaseConfig } from '../config.ts';
 import { generatedSecret } from '../stacks/allot-release.ts';
+import { DATABASE_NAME, DATABASE_USER, databaseUrl } from '../stacks/database-url.ts';
 import type { AwsNetwork } from './network.ts';
 import { privateSecurityGroup } from './security-group.ts';
 
 const DEFAULT_INSTANCE_CLASS = 'db.m7g.large';
-const DATABASE = 'allot';
-const USER = 'allot';
 
 export interface AwsPostgresProps {
   readonly name: string;
@@ -61,8 +60,8 @@ export class AwsPostgres extends Construct {
       storageType: 'gp3',
       storageEncrypted: true,
       kmsKeyId: props.kmsKeyArn,
-      dbName: DATABASE,
-      username: USER,
+      dbName: DATABASE_NAME,
+      username: DATABASE_USER,
       password: password.result,
       iamDatabaseAuthenticationEnabled: database.iamAuthentication,
       dbSubnetGroupName: subnets.name,
@@ -79,8 +78,7 @@ export class AwsPostgres extends Construct {
       performanceInsightsEnabled: true,
       performanceInsightsKmsKeyId: props.kmsKeyArn,
     });
-    // node-postgres verifies certificates against Node's CAs, which do not include the RDS CA:
-    // the connection is encrypted (rds.force_ssl) without checking the server's certificate.
-    this.url = `postgres://${USER}:${password.result}@${this.instance.address}:${this.instance.port}/${DATABASE}?sslmode=no-verify`;
+    // TLS is required by rds.force_ssl; the URL does not verify the RDS certificate.
+    this.url = databaseUrl(password.result, this.instance.address, this.instance.port);
   }
 }

@@ -4,11 +4,10 @@ import { SqlUser } from '@cdktf/provider-google/lib/sql-user/index.js';
 import { Construct } from 'constructs';
 import type { DatabaseConfig } from '../config.ts';
 import { generatedSecret } from '../stacks/allot-release.ts';
+import { DATABASE_NAME, DATABASE_USER, databaseUrl } from '../stacks/database-url.ts';
 import type { GcpNetwork } from './network.ts';
 
 const DEFAULT_TIER = 'db-custom-2-8192';
-const DATABASE = 'allot';
-const USER = 'allot';
 
 export interface GcpPostgresProps {
   readonly name: string;
@@ -60,11 +59,14 @@ export class GcpPostgres extends Construct {
       },
       dependsOn: props.network.privateServiceAccess,
     });
-    new SqlDatabase(this, 'database', { name: DATABASE, instance: this.instance.name });
+    new SqlDatabase(this, 'database', { name: DATABASE_NAME, instance: this.instance.name });
     const password = generatedSecret(this, 'password', 32);
-    new SqlUser(this, 'user', { name: USER, instance: this.instance.name, password: password.result });
-    // Cloud SQL's server certificate comes from a per-instance CA that Node does not know: the
-    // connection is encrypted (ENCRYPTED_ONLY) without verifying the certificate.
-    this.url = `postgres://${USER}:${password.result}@${this.instance.privateIpAddress}:5432/${DATABASE}?sslmode=no-verify`;
+    new SqlUser(this, 'user', {
+      name: DATABASE_USER,
+      instance: this.instance.name,
+      password: password.result,
+    });
+    // TLS is required by sslMode ENCRYPTED_ONLY; the URL does not verify the per-instance CA's certificate.
+    this.url = databaseUrl(password.result, this.instance.privateIpAddress, 5432);
   }
 }

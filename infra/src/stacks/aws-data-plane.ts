@@ -1,17 +1,13 @@
-import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
-import { RandomProvider } from '@cdktf/provider-random/lib/provider/index.js';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
-import { AwsCluster } from '../aws/cluster.ts';
-import { AwsNetwork } from '../aws/network.ts';
+import { awsFoundation } from '../aws/foundation.ts';
 import { AwsPostgres } from '../aws/postgres.ts';
 import { AwsRedis } from '../aws/redis.ts';
-import { connectionSecret, stackKey } from '../aws/secret.ts';
+import { connectionSecret } from '../aws/secret.ts';
 import { type DataPlaneConfig, needsPostgres, needsRedis } from '../config.ts';
 import { AllotRelease, allotNamespace } from './allot-release.ts';
 import { dataPlaneValues } from './chart-values.ts';
 import { type DataPlane, dataPlaneCredentials, dataPlaneOutputs, dataPlaneSecret } from './data-plane.ts';
-import { stateBackend } from './state.ts';
 
 /**
  * A tenant's data plane on AWS: VPC (or an existing one), EKS (or an existing cluster), RDS
@@ -29,24 +25,7 @@ export class AwsDataPlaneStack extends TerraformStack implements DataPlane {
   constructor(scope: Construct, id: string, config: DataPlaneConfig) {
     super(scope, id);
     this.config = config;
-    stateBackend(this, 'aws', config, id);
-    const aws = new AwsProvider(this, 'aws', { region: config.region });
-    // cdktf snake-cases the keys of a provider's maps; an override keeps the tag keys as written.
-    aws.addOverride('default_tags', [
-      { tags: { 'allot:deployment': config.name, 'allot:plane': 'data', ...config.tags } },
-    ]);
-    new RandomProvider(this, 'random');
-
-    const key = stackKey(this, config.name);
-    const network = new AwsNetwork(this, 'network', { name: config.name, network: config.network });
-    const cluster = new AwsCluster(this, 'cluster', {
-      name: config.name,
-      region: config.region,
-      cluster: config.cluster,
-      network,
-      kmsKeyArn: key.arn,
-      deletionProtection: config.deletionProtection,
-    });
+    const { key, network, cluster } = awsFoundation(this, config, 'data');
     const postgres = needsPostgres(config.components)
       ? new AwsPostgres(this, 'postgres', {
           name: config.name,

@@ -4,8 +4,8 @@ import { ServiceV1 } from '@cdktf/provider-kubernetes/lib/service-v1/index.js';
 import { type ITerraformDependable, TerraformOutput } from 'cdktf';
 import type { Construct } from 'constructs';
 import type { ControlPlaneConfig } from '../config.ts';
-import { type AllotRelease, generatedSecret } from './allot-release.ts';
-import { inClusterNatsUrl } from './chart-values.ts';
+import { AllotRelease, type AllotReleaseProps, generatedSecret } from './allot-release.ts';
+import { controlPlaneValues, inClusterNatsUrl } from './chart-values.ts';
 
 /** What a control-plane stack exposes, whatever the cloud. */
 export interface ControlPlane {
@@ -86,9 +86,23 @@ export function controlPlaneSecret(
   };
 }
 
-/** The hub's addresses for the chart: in-cluster for the control plane, public for the tenants. */
-export function hubAddresses(config: ControlPlaneConfig, publicUrl: string) {
-  return { url: inClusterNatsUrl(config), user: HUB_USER, publicUrl };
+/**
+ * The chart with the control plane alone and its NATS as the hub, told the hub's addresses:
+ * in-cluster for the control plane, `nats://<hubHost>:4222` (the load balancer's) for the tenants.
+ */
+export function controlPlaneRelease(
+  scope: Construct,
+  props: Omit<AllotReleaseProps, 'config' | 'values'> & { config: ControlPlaneConfig; hubHost: string },
+): { hubPublicUrl: string; release: AllotRelease } {
+  const { config, hubHost, ...rest } = props;
+  const hubPublicUrl = `nats://${hubHost}:${HUB_PORT}`;
+  const hub = { url: inClusterNatsUrl(config), user: HUB_USER, publicUrl: hubPublicUrl };
+  const release = new AllotRelease(scope, 'allot', {
+    ...rest,
+    config,
+    values: controlPlaneValues(config, hub),
+  });
+  return { hubPublicUrl, release };
 }
 
 export function controlPlaneOutputs(

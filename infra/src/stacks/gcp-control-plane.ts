@@ -1,25 +1,19 @@
 import { ComputeAddress } from '@cdktf/provider-google/lib/compute-address/index.js';
-import { GoogleProvider } from '@cdktf/provider-google/lib/provider/index.js';
-import { RandomProvider } from '@cdktf/provider-random/lib/provider/index.js';
 import { TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import type { ControlPlaneConfig, GcpSettings } from '../config.ts';
-import { GcpCluster } from '../gcp/cluster.ts';
-import { GcpNetwork } from '../gcp/network.ts';
+import { gcpFoundation } from '../gcp/foundation.ts';
 import { GcpPostgres } from '../gcp/postgres.ts';
 import { connectionSecret } from '../gcp/secret.ts';
-import { AllotRelease, allotNamespace, clusterProviders } from './allot-release.ts';
-import { controlPlaneValues } from './chart-values.ts';
+import { type AllotRelease, allotNamespace, clusterProviders } from './allot-release.ts';
 import {
   type ControlPlane,
   controlPlaneCredentials,
   controlPlaneOutputs,
+  controlPlaneRelease,
   controlPlaneSecret,
-  HUB_PORT,
-  hubAddresses,
   hubService,
 } from './control-plane.ts';
-import { stateBackend } from './state.ts';
 
 /**
  * The vendor's control plane on GCP: its own network and private GKE (or existing ones), its own
@@ -37,30 +31,7 @@ export class GcpControlPlaneStack extends TerraformStack implements ControlPlane
   constructor(scope: Construct, id: string, config: ControlPlaneConfig & GcpSettings) {
     super(scope, id);
     this.config = config;
-    stateBackend(this, 'gcp', config, id);
-    const google = new GoogleProvider(this, 'google', { project: config.project, region: config.region });
-    // cdktf snake-cases the keys of a provider's maps; an override keeps the label keys as written.
-    google.addOverride('default_labels', {
-      'allot-deployment': config.name,
-      'allot-plane': 'control',
-      ...config.tags,
-    });
-    new RandomProvider(this, 'random');
-
-    const network = new GcpNetwork(this, 'network', {
-      name: config.name,
-      project: config.project,
-      region: config.region,
-      network: config.network,
-    });
-    const cluster = new GcpCluster(this, 'cluster', {
-      name: config.name,
-      project: config.project,
-      region: config.region,
-      cluster: config.cluster,
-      network,
-      deletionProtection: config.deletionProtection,
-    });
+    const { network, cluster } = gcpFoundation(this, config, 'control');
     const postgres = new GcpPostgres(this, 'postgres', {
       name: config.name,
       region: config.region,
@@ -91,15 +62,16 @@ export class GcpControlPlaneStack extends TerraformStack implements ControlPlane
       loadBalancerIp: address.address,
       dependsOn: cluster.ready,
     });
-    this.hubPublicUrl = `nats://${address.address}:${HUB_PORT}`;
-    this.release = new AllotRelease(this, 'allot', {
+    const chart = controlPlaneRelease(this, {
       config,
       providers,
       namespace,
       secret,
-      values: controlPlaneValues(config, hubAddresses(config, this.hubPublicUrl)),
+      hubHost: address.address,
       dependsOn: [...cluster.ready, postgres.instance],
     });
+    this.hubPublicUrl = chart.hubPublicUrl;
+    this.release = chart.release;
     this.clusterName = cluster.name;
     this.databaseHost = postgres.instance.privateIpAddress;
     controlPlaneOutputs(this, this, credentials);

@@ -1,17 +1,13 @@
-import { GoogleProvider } from '@cdktf/provider-google/lib/provider/index.js';
-import { RandomProvider } from '@cdktf/provider-random/lib/provider/index.js';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { type DataPlaneConfig, type GcpSettings, needsPostgres, needsRedis } from '../config.ts';
-import { GcpCluster } from '../gcp/cluster.ts';
-import { GcpNetwork } from '../gcp/network.ts';
+import { gcpFoundation } from '../gcp/foundation.ts';
 import { GcpPostgres } from '../gcp/postgres.ts';
 import { gcpRedis } from '../gcp/redis.ts';
 import { connectionSecret } from '../gcp/secret.ts';
 import { AllotRelease, allotNamespace, clusterProviders } from './allot-release.ts';
 import { dataPlaneValues } from './chart-values.ts';
 import { type DataPlane, dataPlaneCredentials, dataPlaneOutputs, dataPlaneSecret } from './data-plane.ts';
-import { stateBackend } from './state.ts';
 
 /**
  * A tenant's data plane on GCP: VPC network with Cloud NAT (or an existing one), private GKE (or
@@ -30,30 +26,7 @@ export class GcpDataPlaneStack extends TerraformStack implements DataPlane {
   constructor(scope: Construct, id: string, config: DataPlaneConfig & GcpSettings) {
     super(scope, id);
     this.config = config;
-    stateBackend(this, 'gcp', config, id);
-    const google = new GoogleProvider(this, 'google', { project: config.project, region: config.region });
-    // cdktf snake-cases the keys of a provider's maps; an override keeps the label keys as written.
-    google.addOverride('default_labels', {
-      'allot-deployment': config.name,
-      'allot-plane': 'data',
-      ...config.tags,
-    });
-    new RandomProvider(this, 'random');
-
-    const network = new GcpNetwork(this, 'network', {
-      name: config.name,
-      project: config.project,
-      region: config.region,
-      network: config.network,
-    });
-    const cluster = new GcpCluster(this, 'cluster', {
-      name: config.name,
-      project: config.project,
-      region: config.region,
-      cluster: config.cluster,
-      network,
-      deletionProtection: config.deletionProtection,
-    });
+    const { network, cluster } = gcpFoundation(this, config, 'data');
     const postgres = needsPostgres(config.components)
       ? new GcpPostgres(this, 'postgres', {
           name: config.name,

@@ -18,7 +18,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StreamLedgerView } from '../services/credits/src/store/ledger-view.ts';
 import type { GateService } from '../services/gate/src/service.ts';
 import { type GateRig, openGateRig } from '../services/gate/test/support/rig.ts';
-import { sharedClusters, stopSharedClusters } from './support/clusters.ts';
+import { CLUSTER_COMMAND_TIMEOUT_MS, sharedClusters, stopSharedClusters } from './support/clusters.ts';
 import { mulberry32 } from './support/credits-workload.ts';
 import { limitSampler } from './support/limit-sampler.ts';
 
@@ -41,7 +41,14 @@ async function openTopology(topology: Topology): Promise<Opened> {
   const { redis, nats } = await sharedClusters();
   const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
   const [first, second] = await Promise.all(
-    [0, 1].map(() => RedisHotState.open({ url: redis.url, cluster: true, prefix })),
+    [0, 1].map(() =>
+      RedisHotState.open({
+        url: redis.url,
+        cluster: true,
+        prefix,
+        commandTimeoutMs: CLUSTER_COMMAND_TIMEOUT_MS,
+      }),
+    ),
   );
   const rig = await openGateRig('real', { hot: first!, natsUrl: nats.url, natsReplicas: 3 });
   const other = await rig.another({ hot: second! });

@@ -13,6 +13,7 @@ import { parseAmount } from '@allot/contracts/amount';
 import { RedisHotState } from '@allot/kit/hot';
 import { until } from '@allot/kit/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLUSTER_COMMAND_TIMEOUT_MS } from './support/clusters.ts';
 import { mulberry32 } from './support/credits-workload.ts';
 import { limitSampler } from './support/limit-sampler.ts';
 import { type Answer, call, type ScaleTopology, startScaleTopology } from './support/scale-topology.ts';
@@ -38,7 +39,11 @@ describe('200 agents over HTTP on two gate processes (Redis Cluster, NATS cluste
     async ({ customer, team, pool }) => {
       topology ??= await startScaleTopology({ metering: false });
       // The test's own reads wait longer than a gate's: a slow sample on a loaded machine is no finding.
-      hot ??= await RedisHotState.open({ url: topology.redis.url, cluster: true, commandTimeoutMs: 10_000 });
+      hot ??= await RedisHotState.open({
+        url: topology.redis.url,
+        cluster: true,
+        commandTimeoutMs: CLUSTER_COMMAND_TIMEOUT_MS,
+      });
       const { configure, gates } = topology;
       await configure('/v1/features/llm', { name: 'LLM', type: 'metered' });
       await configure('/v1/plans/p', {

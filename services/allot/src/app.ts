@@ -19,6 +19,7 @@ import {
 } from '@allot/governance';
 import { type AllotApp, type ApiKeyStore, createApp } from '@allot/kit';
 import type { ConfigReplica, ConfigStore } from '@allot/kit/config-store';
+import { HOT_EPOCH_KEY } from '@allot/kit/hot';
 import type { Stores } from '@allot/kit/stores';
 import { webhooksPlugin } from '@allot/kit/webhooks';
 import { mcpPlugin } from '@allot/mcp';
@@ -50,7 +51,7 @@ export async function buildAllot(env: AllotEnv, stores: Stores, apiKeys: ApiKeyS
   });
   // An embedded hot state starts empty with this process, and no other process publishes to
   // its in-process stream: nothing can still be in flight, so a first load need not wait.
-  if (stores.hot.kind === 'embedded') await stores.hot.call('SET', 'allot:credits:epoch', '0');
+  if (stores.hot.kind === 'embedded') await stores.hot.call('SET', HOT_EPOCH_KEY, '0');
   // The governance tables first: the hot-path worker (run by credits) applies decisions to them.
   await migrateGovernance(stores.sql);
   const budgetAlerts = new BudgetAlerts({ sql: stores.sql, bus: stores.bus, log: app.log });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AppError, GroupCommit } from '@allot/kit';
-import type { HotScript, HotState } from '@allot/kit/hot';
+import { type HotScript, type HotState, waitOutHotLoss } from '@allot/kit/hot';
 import type { CreditEvent } from './domain/events.ts';
 import {
   expiredHoldEvents,
@@ -90,8 +90,6 @@ interface HoldOp {
   kind: 'r' | 'n' | 's' | 'l';
   args: [holdId: string, a: string, b: string];
 }
-
-const EPOCH_KEY = 'allot:credits:epoch';
 
 /**
  * The credits hot path. Every operation is one Lua script on the customer's keys; what it
@@ -337,16 +335,14 @@ export class CreditsEngine {
 
   async #load(tenant: string, customerId: string): Promise<void> {
     const now = Date.now();
-    const epoch = await this.#hot.call('GET', EPOCH_KEY);
-    // '0': an embedded hot state, born with this process; nothing can be in flight to it.
-    if (epoch !== '0') {
-      const since = epoch === null ? now : Number(epoch);
-      if (epoch === null) await this.#hot.call('SET', EPOCH_KEY, String(now), 'NX');
-      const bound = this.#publisher.publishBoundMs + 500;
-      const lost = (await this.#fence?.loadedBefore(tenant, customerId)) ?? false;
-      const grace = lost ? bound : bound - (now - since);
-      if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
-    }
+    await waitOutHotLoss({
+      hot: this.#hot,
+      fence: this.#fence,
+      tenant,
+      customerId,
+      publishBoundMs: this.#publisher.publishBoundMs,
+      now,
+    });
     await this.#ledger.caughtUp();
     const snapshot = await this.#ledger.snapshot(tenant, customerId);
     const c = customerKeys(tenant, customerId);

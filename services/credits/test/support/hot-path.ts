@@ -19,7 +19,7 @@ import type {
 } from '@allot/kit/bus';
 import { EmbeddedHotState, type HotScript, type HotState, RedisHotState } from '@allot/kit/hot';
 import { freshEmbeddedBus, freshNatsBus, freshRedisHotState } from '@allot/kit/testing';
-import { sharedClusters } from '../../../../test/support/clusters.ts';
+import { CLUSTER_COMMAND_TIMEOUT_MS, sharedClusters } from '../../../../test/support/clusters.ts';
 import { type BurnFields, hotGrantMeta } from '../../src/domain/burn-order.ts';
 import { type CreditEvent, creditEventBatch } from '../../src/domain/events.ts';
 import { CreditsEngine, type CustomerSnapshot, type LedgerView } from '../../src/engine.ts';
@@ -170,7 +170,12 @@ export async function openHotPath(kind: BackendKind, options: HotPathOptions = {
   const clusters = kind === 'cluster' ? await sharedClusters() : undefined;
   const clusterPrefix = `c${randomBytes(4).toString('hex')}:`;
   const clusterHot = () =>
-    RedisHotState.open({ url: clusters!.redis.url, cluster: true, prefix: clusterPrefix });
+    RedisHotState.open({
+      url: clusters!.redis.url,
+      cluster: true,
+      prefix: clusterPrefix,
+      commandTimeoutMs: CLUSTER_COMMAND_TIMEOUT_MS,
+    });
   const redis = kind === 'redis' ? await freshRedisHotState() : undefined;
   const realTime = kind !== 'embedded' || options.realTime === true;
   const hot: HotState =

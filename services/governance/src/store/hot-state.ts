@@ -2,7 +2,7 @@
  * The governance part of a customer's hot state: its keys, and its rebuild from PostgreSQL
  * after Redis lost it (or before the customer's first decision).
  */
-import { type HotScript, type HotState, hotKey } from '@allot/kit/hot';
+import { type HotScript, type HotState, hotKey, waitOutHotLoss } from '@allot/kit/hot';
 import type { SqlExecutor } from '@allot/kit/sql';
 import type { LimitSpec } from '../domain/limits.ts';
 import type { WindowClock } from '../domain/periods.ts';
@@ -18,7 +18,6 @@ export function governanceKeys(tenant: string, customerId: string): string[] {
 }
 
 /** The same time the credits hot state uses to know when Redis lost its data. */
-const EPOCH_KEY = 'allot:credits:epoch';
 const RS = '\u001e';
 const ONE = 1_000_000n;
 const REPLAY_MS = 15 * 60_000;
@@ -90,17 +89,14 @@ export class GovernanceHotState {
   ): Promise<void> {
     const { hot, sql, windows } = this.#options;
     const now = (this.#options.clock ?? Date.now)();
-    const epoch = await hot.call('GET', EPOCH_KEY);
-    // As the credits engine's load: '0' is an embedded hot state, and a customer loaded before
-    // but missing now was lost (perhaps with one Redis Cluster shard only).
-    if (epoch !== '0') {
-      const since = epoch === null ? now : Number(epoch);
-      if (epoch === null) await hot.call('SET', EPOCH_KEY, String(now), 'NX');
-      const bound = this.#options.publishBoundMs + 500;
-      const lost = (await this.#options.fence?.loadedBefore(tenant, customerId)) ?? false;
-      const grace = lost ? bound : bound - (now - since);
-      if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
-    }
+    await waitOutHotLoss({
+      hot,
+      fence: this.#options.fence,
+      tenant,
+      customerId,
+      publishBoundMs: this.#options.publishBoundMs,
+      now,
+    });
     await this.#options.caughtUp();
 
     const longestRolling = 366 * 24 * 3600_000;

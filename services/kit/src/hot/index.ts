@@ -4,7 +4,7 @@ import type { HotState } from './port.ts';
 import { RedisHotState } from './redis.ts';
 
 export { EmbeddedHotState, type EmbeddedHotStateOptions } from './embedded.ts';
-export { HotLoadFence, hotMigrations, migrateHot } from './load-fence.ts';
+export { HOT_EPOCH_KEY, HotLoadFence, hotMigrations, migrateHot, waitOutHotLoss } from './load-fence.ts';
 export { type HotArg, type HotReply, HotReplyError, type HotScript, type HotState, hotKey } from './port.ts';
 export { parseRedisUrl, RedisHotState, type RedisHotStateOptions } from './redis.ts';
 

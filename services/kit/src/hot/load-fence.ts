@@ -9,6 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../sql/migrate.ts';
 import type { SqlStore } from '../sql/port.ts';
+import type { HotState } from './port.ts';
 
 export const hotMigrations = fileURLToPath(new URL('../../migrations/hot', import.meta.url));
 
@@ -44,4 +45,36 @@ export class HotLoadFence {
     );
     return rows.length === 0;
   }
+}
+
+/**
+ * When the hot state was born or lost its data: set on the first load after a loss, `'0'` on
+ * an embedded hot state (born with its process, so nothing can be in flight to it).
+ */
+export const HOT_EPOCH_KEY = 'allot:credits:epoch';
+
+/**
+ * Before a customer's hot state is rebuilt from PostgreSQL: waits out the publish bound when
+ * the hot state may have lost what gates published just before, that is when all of Redis lost
+ * its data recently (the epoch key is new) or when this customer was loaded before and is
+ * missing now (`fence`; one Redis Cluster shard can lose its keys while the epoch key, on
+ * another shard, survives).
+ */
+export async function waitOutHotLoss(options: {
+  hot: HotState;
+  fence?: { loadedBefore(tenant: string, customerId: string): Promise<boolean> } | undefined;
+  tenant: string;
+  customerId: string;
+  publishBoundMs: number;
+  now: number;
+}): Promise<void> {
+  const { hot, now } = options;
+  const epoch = await hot.call('GET', HOT_EPOCH_KEY);
+  if (epoch === '0') return;
+  const since = epoch === null ? now : Number(epoch);
+  if (epoch === null) await hot.call('SET', HOT_EPOCH_KEY, String(now), 'NX');
+  const bound = options.publishBoundMs + 500;
+  const lost = (await options.fence?.loadedBefore(options.tenant, options.customerId)) ?? false;
+  const grace = lost ? bound : bound - (now - since);
+  if (grace > 0) await new Promise((resolve) => setTimeout(resolve, grace));
 }

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { freshPgDatabase } from '@allot/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleService, SERVICES } from '../../scripts/bundle.ts';
-import { freePort, NatsServer, RedisServer, type Spawned, stopAll, track } from '../support/servers.ts';
+import {
+  freePort,
+  NatsServer,
+  RedisServer,
+  type Spawned,
+  stopAll,
+  track,
+  waitReady,
+} from '../support/servers.ts';
 
 const API_KEY = 'bundle-test-key-0123456789';
 
@@ -77,17 +85,6 @@ async function exitCode(proc: Spawned): Promise<number | null> {
   const { child } = proc;
   if (child.exitCode !== null) return child.exitCode;
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-async function ready(port: number, proc: Spawned, timeoutMs = 60_000): Promise<unknown> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}:\n${proc.output()}`);
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return res.json();
-    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms:\n${proc.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 function dataPlane(): Record<string, string> {
@@ -183,7 +180,7 @@ describe('service bundles', () => {
     for (const { file, env } of processes(service)) {
       const port = await freePort();
       const proc = run(dir, file, { ...env, PORT: String(port) });
-      const status = (await ready(port, proc)) as { status: string };
+      const status = (await waitReady(`http://127.0.0.1:${port}`, proc)) as { status: string };
       expect(status.status, `${service} ${file}`).toBe('ready');
       if (service === 'gate') {
         const res = await fetch(`http://127.0.0.1:${port}/v1/decisions`, {
@@ -209,11 +206,11 @@ describe('service bundles', () => {
     const gateDir = await install('gate');
     const gatePort = await freePort();
     const gate = run(gateDir, '.', { ...dataPlane(), PORT: String(gatePort) });
-    await ready(gatePort, gate);
+    await waitReady(`http://127.0.0.1:${gatePort}`, gate);
     const dir = await install('mcp');
     const port = await freePort();
     const mcp = run(dir, '.', { PORT: String(port), ALLOT_GATE_URL: `http://127.0.0.1:${gatePort}` });
-    expect(await ready(port, mcp)).toMatchObject({ status: 'ready' });
+    expect(await waitReady(`http://127.0.0.1:${port}`, mcp)).toMatchObject({ status: 'ready' });
     // An MCP request: the tools this key may use, listed through the gate's whoami.
     const res = await fetch(`http://127.0.0.1:${port}/mcp`, {
       method: 'POST',

@@ -271,13 +271,13 @@ export function spawnEntry(what: string, entry: string, env: Record<string, stri
   return track(child, what);
 }
 
-/** Resolves once `GET <url>/readyz` answers 200; rejects if the process exits first. */
-export async function waitReady(url: string, proc: Spawned, timeoutMs = 60_000): Promise<void> {
+/** Resolves with the body once `GET <url>/readyz` answers 200; rejects if the process exits first. */
+export async function waitReady(url: string, proc: Spawned, timeoutMs = 60_000): Promise<unknown> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}:\n${proc.output()}`);
     const res = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return;
+    if (res?.status === 200) return res.json();
     if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms:\n${proc.output()}`);
     await sleep(200);
   }

@@ -1,7 +1,7 @@
 /** Worker processes a suite starts beside its servers, and waiting for their work to settle. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild } from './server.ts';
 
 /** `entry` under tsx in a child process (stderr inherited), killed if this process exits. */
 export function spawnWorker(entry: string, env: Record<string, string>): ChildProcess {
@@ -13,14 +13,9 @@ export function spawnWorker(entry: string, env: Record<string, string>): ChildPr
   return child;
 }
 
-/** SIGTERM, and SIGKILL if it has not finished within 10 s. */
-export async function stopWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+/** SIGTERM, and SIGKILL if it has not finished its batch within 10 s. */
+export function stopWorker(child: ChildProcess): Promise<void> {
+  return stopChild(child, 10_000);
 }
 
 /** Waits until the applied count stops moving for 2 s (or `timeoutMs`): the count, and when it last moved. */
@@ -41,4 +36,24 @@ export async function drain(
       return { count: now, at };
     }
   }
+}
+
+let sequence = 0;
+
+/**
+ * A batch of `size` CloudEvents of type `llm` (ids unique within this process), spread over
+ * 500 customers, with tokens and a model to group by: what the metering suites send.
+ */
+export function eventBatch(size: number, at = Date.now()) {
+  const run = sequence++;
+  const time = new Date(at).toISOString();
+  return Array.from({ length: size }, (_, i) => ({
+    specversion: '1.0',
+    id: `b${run}-${i}`,
+    source: 'bench',
+    type: 'llm',
+    subject: `c${(run * 7 + i) % 500}`,
+    time,
+    data: { tokens: (i % 100) + 1, model: i % 3 === 0 ? 'gpt-5' : 'claude' },
+  }));
 }

@@ -24,7 +24,7 @@ import { uniqueName } from '../lib/baselines.ts';
 import type { LoadResult, OpenLoopResult } from '../lib/load.ts';
 import { startServer } from '../lib/server.ts';
 import type { Row, SuiteContext } from '../lib/suite.ts';
-import { drain, spawnWorker, stopWorker } from '../lib/workers.ts';
+import { drain, eventBatch, spawnWorker, stopWorker } from '../lib/workers.ts';
 
 export const name = 'metering';
 export const description =
@@ -34,25 +34,10 @@ const BATCH = 1000;
 const CLIENTS = 8;
 const WORKER = fileURLToPath(new URL('../../../services/metering/src/worker/main.ts', import.meta.url));
 
-let sequence = 0;
-function batchOf(size: number, at = Date.now()) {
-  const run = sequence++;
-  const time = new Date(at).toISOString();
-  return Array.from({ length: size }, (_, i) => ({
-    specversion: '1.0',
-    id: `b${run}-${i}`,
-    source: 'bench',
-    type: 'llm',
-    subject: `c${(run * 7 + i) % 500}`,
-    time,
-    data: { tokens: (i % 100) + 1, model: i % 3 === 0 ? 'gpt-5' : 'claude' },
-  }));
-}
-
 export async function run(ctx: SuiteContext): Promise<void> {
   const targets = ctx.baselines.targets;
   // --- the ceilings, same run
-  const sample = JSON.stringify({ tenant: 'bench', ingestedAt: Date.now(), events: batchOf(BATCH) });
+  const sample = JSON.stringify({ tenant: 'bench', ingestedAt: Date.now(), events: eventBatch(BATCH) });
   const nc = await connect({ servers: targets.natsUrl });
   const jsm = await jetstreamManager(nc);
   const rawStream = uniqueName('BENCH_METER').toUpperCase();
@@ -79,7 +64,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
   await raw.query(
     'CREATE TABLE bench_events (tenant text, time timestamptz, source text, id text, type text, subject text, data jsonb, ingested_at timestamptz)',
   );
-  const rows = batchOf(BATCH).map(
+  const rows = eventBatch(BATCH).map(
     (e) =>
       `bench\t${e.time}\t${e.source}\t${e.id}\t${e.type}\t${e.subject}\t${JSON.stringify(e.data)}\t${e.time}\n`,
   );
@@ -146,7 +131,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       const startedAt = performance.now();
       const ingest = await ctx.saturation(
         `ingest ${BATCH}-event requests, ${label}`,
-        () => post(batchOf(BATCH)),
+        () => post(eventBatch(BATCH)),
         CLIENTS,
       );
       const ingested = ingest.ops * BATCH;
@@ -200,7 +185,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       })();
       const load = await ctx.openLoop(
         `ingest at ${rate * 100} events/s, ${label}`,
-        () => post(batchOf(100)),
+        () => post(eventBatch(100)),
         rate,
       );
       probing = false;

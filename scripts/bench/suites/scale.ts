@@ -27,7 +27,7 @@ import { MESSAGE, RETURN_ONE, uniqueName } from '../lib/baselines.ts';
 import type { LoadResult, Op } from '../lib/load.ts';
 import { jsonPoster, type ServerUnderTest, startServer } from '../lib/server.ts';
 import type { Row, SuiteContext } from '../lib/suite.ts';
-import { drain, spawnWorker, stopWorker } from '../lib/workers.ts';
+import { drain, eventBatch, spawnWorker, stopWorker } from '../lib/workers.ts';
 
 export const name = 'scale';
 export const description =
@@ -83,18 +83,21 @@ async function rawEngines(ctx: SuiteContext, redisCluster: RedisCluster, natsClu
   });
   const cluster = new Cluster([{ host: '127.0.0.1', port: redisCluster.ports[0]! }], {
     enableAutoPipelining: true,
+    lazyConnect: true,
   });
   try {
-    const sha = String(await cluster.script('LOAD', RETURN_ONE.lua));
     // The script on every primary, so each EVALSHA finds it wherever its key lives.
-    await Promise.all(cluster.nodes('master').map((node) => node.script('LOAD', RETURN_ONE.lua)));
+    await cluster.connect();
+    const [sha] = await Promise.all(
+      cluster.nodes('master').map(async (node) => String(await node.script('LOAD', RETURN_ONE.lua))),
+    );
     let n = 0;
     ctx.report({
       case: 'raw EVALSHA, Redis Cluster ×3 (keys over all slots)',
       result: await ctx.saturation(
         'raw EVALSHA, Redis Cluster',
         async () => {
-          await cluster.evalsha(sha, 1, `{c${n++ % 10_000}}:k`);
+          await cluster.evalsha(sha!, 1, `{c${n++ % 10_000}}:k`);
         },
         CONCURRENCY,
       ),
@@ -198,21 +201,6 @@ async function decisions(ctx: SuiteContext, single: Engines, clustered: Engines)
   }
 }
 
-let sequence = 0;
-function batchOf(size: number) {
-  const run = sequence++;
-  const time = new Date().toISOString();
-  return Array.from({ length: size }, (_, i) => ({
-    specversion: '1.0',
-    id: `s${run}-${i}`,
-    source: 'bench',
-    type: 'llm',
-    subject: `c${(run * 7 + i) % 500}`,
-    time,
-    data: { tokens: (i % 100) + 1, model: i % 3 === 0 ? 'gpt-5' : 'claude' },
-  }));
-}
-
 async function events(ctx: SuiteContext, single: Engines, clustered: Engines) {
   let baseline: Row | undefined;
   for (const [engines, takes] of [
@@ -262,7 +250,7 @@ async function events(ctx: SuiteContext, single: Engines, clustered: Engines) {
           method: 'POST',
           path: '/v1/events',
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/cloudevents-batch+json' },
-          body: JSON.stringify(batchOf(BATCH)),
+          body: JSON.stringify(eventBatch(BATCH)),
         });
         const text = await res.body.text();
         if (res.statusCode !== 204)

@@ -63,11 +63,11 @@ declare module 'fastify' {
   }
 }
 
-function bearerToken(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (!header) return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1] ?? null;
+/** The key in `Authorization: Bearer <key>`; 401 without one. */
+export function bearerToken(request: FastifyRequest): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+  if (!match?.[1]) throw new AppError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
+  return match[1];
 }
 
 /** The key a request carries and whom it belongs to; 401 without a valid one. */
@@ -76,7 +76,6 @@ export async function authenticate(
   request: FastifyRequest,
 ): Promise<{ token: string; principal: Principal }> {
   const token = bearerToken(request);
-  if (!token) throw new AppError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
   const principal = await keys.findByHash(hashApiKey(token));
   if (!principal) throw new AppError('unauthorized', 'invalid API key');
   return { token, principal };

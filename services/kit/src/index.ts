@@ -3,6 +3,7 @@ export {
   type ApiKeyStore,
   actorOf,
   authenticate,
+  bearerToken,
   generateApiKey,
   hashApiKey,
   hasScope,

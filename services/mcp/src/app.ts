@@ -4,7 +4,7 @@
  * with that same key: in-process on the API's own port (the all-in-one process), or over HTTP
  * to the data plane's services when the MCP server runs as a deployment of its own.
  */
-import { type AllotApp, type ApiKeyStore, AppError, authenticate } from '@allot/kit';
+import { type AllotApp, type ApiKeyStore, AppError, authenticate, bearerToken } from '@allot/kit';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import fp from 'fastify-plugin';
 import { type ApiCall, createMcpServer, type Scope } from './tools.ts';
@@ -15,12 +15,6 @@ export type McpPluginOptions =
   | { apiKeys: ApiKeyStore; upstream?: undefined }
   /** The API is elsewhere: the gate says whose key it is (`/v1/whoami`), calls go over HTTP. */
   | { upstream: Upstream; apiKeys?: undefined };
-
-function bearer(header: string | undefined): string {
-  const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-  if (!token) throw new AppError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
-  return token;
-}
 
 export const mcpPlugin = fp<McpPluginOptions>(
   async (app, options) => {
@@ -39,7 +33,7 @@ export const mcpPlugin = fp<McpPluginOptions>(
         let call: ApiCall;
         let scopes: Scope[];
         if (options.upstream) {
-          call = httpApiCall(options.upstream, bearer(request.headers.authorization));
+          call = httpApiCall(options.upstream, bearerToken(request));
           const who = await call('GET', '/v1/whoami');
           if (who.status === 401) throw new AppError('unauthorized', 'invalid API key');
           if (who.status !== 200) {
